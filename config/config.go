@@ -1,0 +1,449 @@
+package config
+
+import (
+	"bytes"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is certgate's configuration. The YAML keys are the camelCase names
+// in the field tags; SPEC.md and testdata/full.yaml document each one.
+type Config struct {
+	Listen     string     `yaml:"listen"`
+	Admin      Admin      `yaml:"admin"`
+	ServerTLS  ServerTLS  `yaml:"serverTLS"`
+	ClientAuth ClientAuth `yaml:"clientAuth"`
+	CAs        []CA       `yaml:"trustedCertificateAuthorities"`
+	Revocation Revocation `yaml:"revocation"`
+	Identity   Identity   `yaml:"identity"`
+	Routes     []Route    `yaml:"routes"`
+	Logging    Logging    `yaml:"logging"`
+	Limits     Limits     `yaml:"limits"`
+	Shutdown   Shutdown   `yaml:"shutdown"`
+	Reload     Reload     `yaml:"reload"`
+
+	// File is the name the config was read from, used in error messages.
+	File string `yaml:"-"`
+	// Dir is the folder relative paths are resolved against.
+	Dir string `yaml:"-"`
+
+	pos *positions
+}
+
+// Admin is the plain-HTTP admin listener (/metrics, /healthz, /readyz).
+type Admin struct {
+	// Listen is host:port; empty means disabled (write "" or "off").
+	Listen string `yaml:"listen"`
+}
+
+// Enabled reports whether the admin listener is on.
+func (a Admin) Enabled() bool { return a.Listen != "" }
+
+// ServerTLS is the proxy's own certificate: static files or ACME, never both.
+type ServerTLS struct {
+	CertFile   string `yaml:"certFile"`
+	KeyFile    string `yaml:"keyFile"`
+	ACME       *ACME  `yaml:"acme"`
+	MinVersion string `yaml:"minVersion"` // "1.2" or "1.3"
+	// Storage is certmagic's storage folder (OCSP staples, ACME state).
+	Storage string `yaml:"storage"`
+	// SessionTicketKeyFile holds 32-byte session ticket keys shared by a fleet.
+	SessionTicketKeyFile string `yaml:"sessionTicketKeyFile"`
+}
+
+// ACME obtains the server certificate from an ACME CA.
+type ACME struct {
+	Domains   []string `yaml:"domains"`
+	Email     string   `yaml:"email"`
+	Directory string   `yaml:"directory"` // empty: certmagic's default CA
+	// Storage defaults to serverTLS.storage.
+	Storage        string `yaml:"storage"`
+	TrustedRoots   string `yaml:"trustedRoots"` // PEM roots for a private ACME CA
+	AltTLSALPNPort int    `yaml:"altTLSALPNPort"`
+}
+
+// ClientAuth says how rejected clients are told.
+type ClientAuth struct {
+	RejectWith RejectWith `yaml:"rejectWith"`
+}
+
+// CA is one trusted certificate authority.
+type CA struct {
+	AuthorityType      AuthorityType `yaml:"authorityType"`
+	TrustedCertificate string        `yaml:"trustedCertificate"`
+	CRL                string        `yaml:"crlDistributionPoint"`
+	DeltaCRL           string        `yaml:"deltaCrlDistributionPoint"`
+	TrustedIssuer      string        `yaml:"trustedIssuer"`
+	TrustedIssuerSKI   string        `yaml:"trustedIssuerSKI"`
+	// CRLExempt must be true for a CA without a CRL URL: trusting a CA
+	// without revocation checks is never implicit.
+	CRLExempt bool   `yaml:"crlExempt"`
+	OCSPURL   string `yaml:"ocspUrl"`
+
+	// Certificate is TrustedCertificate parsed by Load or Parse.
+	Certificate *x509.Certificate `yaml:"-"`
+}
+
+// Revocation configures CRL and OCSP checking of client certificates.
+type Revocation struct {
+	OnUnavailable OnUnavailable `yaml:"onUnavailable"`
+	CacheDir      string        `yaml:"cacheDir"`
+	MaxCRLSize    Size          `yaml:"maxCRLSize"`
+	OCSP          OCSPMode      `yaml:"ocsp"`
+	FetchTimeout  Duration      `yaml:"fetchTimeout"`
+	MinRefresh    Duration      `yaml:"minRefresh"`
+	MaxRefresh    Duration      `yaml:"maxRefresh"`
+}
+
+// Identity binds certificates to users and says how the identity is passed on.
+type Identity struct {
+	Bindings []Binding `yaml:"bindings"`
+	// Directory is nil when the file leaves it out: the identity is then
+	// the certificate value itself.
+	Directory         *Directory        `yaml:"directory"`
+	Header            string            `yaml:"header"`
+	ForwardClientCert ForwardClientCert `yaml:"forwardClientCert"`
+}
+
+// Binding maps one certificate field to one user attribute.
+type Binding struct {
+	CertificateField string `yaml:"certificateField"`
+	UserAttribute    string `yaml:"userAttribute"`
+}
+
+// Directory is where users are looked up: a file or LDAP, exactly one.
+type Directory struct {
+	File string `yaml:"file"`
+	LDAP *LDAP  `yaml:"ldap"`
+}
+
+// LDAP is an LDAP or Active Directory user directory.
+type LDAP struct {
+	URL        string `yaml:"url"`
+	StartTLS   bool   `yaml:"startTLS"`
+	CAFile     string `yaml:"caFile"`
+	ServerName string `yaml:"serverName"`
+	BindDN     string `yaml:"bindDN"`
+	// There is deliberately no inline password key.
+	PasswordFile     string         `yaml:"passwordFile"`
+	PasswordEnv      string         `yaml:"passwordEnv"`
+	BaseDN           string         `yaml:"baseDN"`
+	Filter           string         `yaml:"filter"`
+	Attributes       LDAPAttributes `yaml:"attributes"`
+	Timeout          Duration       `yaml:"timeout"`
+	CacheTTL         Duration       `yaml:"cacheTTL"`
+	NegativeCacheTTL Duration       `yaml:"negativeCacheTTL"`
+	MaxStale         Duration       `yaml:"maxStale"`
+	PoolSize         int            `yaml:"poolSize"`
+}
+
+// LDAPAttributes names the LDAP attribute behind each user property; an
+// empty name means the directory has no such attribute.
+type LDAPAttributes struct {
+	UserPrincipalName  string `yaml:"userPrincipalName"`
+	ProxyAddresses     string `yaml:"proxyAddresses"`
+	CertificateUserIDs string `yaml:"certificateUserIds"`
+	AccountEnabled     string `yaml:"accountEnabled"`
+	UserAccountControl string `yaml:"userAccountControl"`
+	SessionsValidFrom  string `yaml:"sessionsValidFrom"`
+}
+
+// Route sends matching requests to one backend.
+type Route struct {
+	Name              string    `yaml:"name"`
+	Kind              RouteKind `yaml:"kind"`
+	Host              string    `yaml:"host"`
+	PathPrefix        string    `yaml:"pathPrefix"`
+	Backend           string    `yaml:"backend"`
+	BackendCA         string    `yaml:"backendCA"`
+	BackendServerName string    `yaml:"backendServerName"`
+	Timeout           Duration  `yaml:"timeout"`
+	NetBIOSDomain     string    `yaml:"netbiosDomain"`
+	Autodiscover      bool      `yaml:"autodiscover"`
+}
+
+// Logging configures the structured log.
+type Logging struct {
+	Format LogFormat `yaml:"format"`
+	Level  LogLevel  `yaml:"level"`
+}
+
+// Limits bound what one client can make the proxy do.
+type Limits struct {
+	HandshakeTimeout       Duration `yaml:"handshakeTimeout"`
+	ReadHeaderTimeout      Duration `yaml:"readHeaderTimeout"`
+	IdleTimeout            Duration `yaml:"idleTimeout"`
+	MaxHeaderBytes         Size     `yaml:"maxHeaderBytes"`
+	MaxConnections         int      `yaml:"maxConnections"`
+	MaxChainLength         int      `yaml:"maxChainLength"`
+	MaxSANs                int      `yaml:"maxSANs"`
+	MinRSABits             int      `yaml:"minRSABits"`
+	H2MaxConcurrentStreams int      `yaml:"h2MaxConcurrentStreams"`
+}
+
+// Shutdown configures the drain on SIGTERM.
+type Shutdown struct {
+	DrainTimeout Duration `yaml:"drainTimeout"`
+	// ReadyzGrace is how long /readyz fails before the listeners close.
+	ReadyzGrace Duration `yaml:"readyzGrace"`
+}
+
+// Reload configures how changed files are noticed.
+type Reload struct {
+	PollInterval Duration `yaml:"pollInterval"`
+}
+
+// maxConfigSize bounds what Load reads: a config is a few KiB, and an
+// unbounded read of a wrong path (a device, a huge log) must not exhaust memory.
+const maxConfigSize = 4 << 20
+
+// Load reads the config file at path, then does what [Parse] does. Relative
+// paths in the file are resolved against the file's folder.
+func Load(path string) (*Config, error) {
+	data, err := readFileLimit(path, maxConfigSize)
+	if err != nil {
+		return nil, &Error{File: path, Err: err}
+	}
+	return Parse(data, path, filepath.Dir(path))
+}
+
+// Parse decodes data (named name in errors), applies defaults, reads the
+// trusted CA certificates relative to dir, checks that the other files the
+// config names exist, and validates the result.
+func Parse(data []byte, name string, dir string) (*Config, error) {
+	c, err := Decode(data, name)
+	if err != nil {
+		return nil, err
+	}
+	c.Dir = dir
+	loadErrs, failed := c.loadFiles()
+	errs := append(loadErrs, c.validate(failed)...)
+	if err := joinErrors(errs); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Decode decodes data (named name in errors) strictly and applies defaults,
+// without reading any other file and without validating. It suits tools that
+// only need the values, such as a reference example whose files do not exist.
+func Decode(data []byte, name string) (*Config, error) {
+	root, err := decodeNode(data, name)
+	if err != nil {
+		return nil, err
+	}
+	pos := newPositions(root)
+	c := &Config{File: name, pos: pos}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	// Node.Decode would drop KnownFields, so the bytes are decoded a second
+	// time, strictly, straight into the struct.
+	if err := dec.Decode(c); err != nil {
+		return nil, c.decodeError(err)
+	}
+	applyDefaults(c)
+	return c, nil
+}
+
+// decodeNode parses data into a node tree and refuses empty, multi-document
+// and non-mapping files.
+func decodeNode(data []byte, name string) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{File: name, Err: errors.New("the file is empty")}
+		}
+		return nil, syntaxError(name, err)
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == nil:
+		return nil, &Error{File: name, Line: next.Line, Err: errors.New("a second YAML document starts here; a config file holds exactly one")}
+	case !errors.Is(err, io.EOF):
+		return nil, syntaxError(name, err)
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
+		return nil, &Error{File: name, Err: errors.New("the file is empty")}
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, &Error{File: name, Line: root.Line, Err: fmt.Errorf("the file must be a mapping of keys to values, not %s", kindName(root))}
+	}
+	return root, nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func syntaxError(name string, err error) error {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: name, Line: line, Err: errors.New(m[2])}
+	}
+	return &Error{File: name, Err: errors.New(strings.TrimPrefix(msg, "yaml: "))}
+}
+
+var (
+	typeErrLine  = regexp.MustCompile(`^line (\d+): (?:column (\d+): )?(.*)$`)
+	unknownField = regexp.MustCompile(`^field (\S+) not found in type `)
+	cannotDecode = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
+)
+
+// knownMistakes gives a hint for unknown keys people are likely to try.
+var knownMistakes = map[string]string{
+	"password":     "inline passwords are refused; use passwordFile or passwordEnv",
+	"bindPassword": "inline passwords are refused; use passwordFile or passwordEnv",
+}
+
+// decodeError rewrites yaml.v3's messages ("line 4: field listn not found in
+// type config.Config") into file:line: key: message form.
+func (c *Config) decodeError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return syntaxError(c.File, err)
+	}
+	errs := make([]*Error, 0, len(te.Errors))
+	for _, s := range te.Errors {
+		m := typeErrLine.FindStringSubmatch(s)
+		if m == nil {
+			errs = append(errs, &Error{File: c.File, Err: errors.New(s)})
+			continue
+		}
+		line, _ := strconv.Atoi(m[1])
+		col, _ := strconv.Atoi(m[2])
+		msg := m[3]
+		e := &Error{File: c.File, Line: line}
+		switch {
+		case unknownField.MatchString(msg):
+			key := unknownField.FindStringSubmatch(msg)[1]
+			e.Key = parentPath(c.pos.keyAt(line, key))
+			text := fmt.Sprintf("unknown key %q", key)
+			if hint, ok := knownMistakes[key]; ok {
+				text += " (" + hint + ")"
+			}
+			e.Err = errors.New(text)
+		case col > 0:
+			e.Key = c.pos.valueAt(line, col)
+			e.Err = errors.New(msg)
+		case cannotDecode.MatchString(msg):
+			sm := cannotDecode.FindStringSubmatch(msg)
+			e.Key = c.pos.deepestAt(line, "!!"+sm[1])
+			got := tagName(sm[1])
+			if sm[2] != "" {
+				got = fmt.Sprintf("%q", sm[2])
+			}
+			e.Err = fmt.Errorf("want %s, got %s", goTypeName(sm[3]), got)
+		default:
+			e.Key = c.pos.deepestAt(line, "")
+			e.Err = errors.New(msg)
+		}
+		errs = append(errs, e)
+	}
+	return joinErrors(errs)
+}
+
+func tagName(tag string) string {
+	switch tag {
+	case "seq":
+		return "a list"
+	case "map":
+		return "a mapping"
+	case "str":
+		return "a string"
+	case "int":
+		return "an integer"
+	case "float":
+		return "a number"
+	case "bool":
+		return "a boolean"
+	case "null":
+		return "nothing"
+	}
+	return "!!" + tag
+}
+
+func goTypeName(t string) string {
+	switch {
+	case t == "bool":
+		return "true or false"
+	case t == "string" || stringTypes[t]:
+		return "a string"
+	case strings.HasPrefix(t, "int") || strings.HasPrefix(t, "uint"):
+		return "an integer"
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	}
+	return "a mapping"
+}
+
+// stringTypes are the config types yaml.v3 names in its messages that are
+// written as plain strings.
+var stringTypes = map[string]bool{
+	"config.AuthorityType": true, "config.RejectWith": true, "config.OnUnavailable": true,
+	"config.ForwardClientCert": true, "config.RouteKind": true, "config.LogFormat": true,
+	"config.LogLevel": true,
+}
+
+// Path resolves p against the config's folder; absolute and empty paths are
+// returned as they are.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.Dir == "" {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+// BackendSocket returns the Unix socket path of a unix: backend, resolved
+// against the config's folder, or "" for an HTTP backend.
+func (c *Config) BackendSocket(r Route) string {
+	p, ok := strings.CutPrefix(r.Backend, "unix:")
+	if !ok {
+		return ""
+	}
+	return c.Path(p)
+}
+
+// CRLPath returns the local file a file: CRL URL names (file:///abs/path, or
+// file:relative/path resolved against the config's folder), and false for
+// other URLs.
+func (c *Config) CRLPath(u string) (string, bool) {
+	pu, err := url.Parse(u)
+	if err != nil || pu.Scheme != "file" {
+		return "", false
+	}
+	if pu.Opaque != "" {
+		return c.Path(pu.Opaque), true
+	}
+	return pu.Path, true
+}
+
+// readFileLimit reads at most limit bytes and refuses a longer file.
+func readFileLimit(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: larger than %s", path, Size(limit))
+	}
+	return data, nil
+}
