@@ -9,4 +9,37 @@
 // Every refusal is a [*Error] carrying one of the SPEC reason codes, so
 // callers map it to logs, metrics and HTTP statuses without string matching.
 // The package imports no other certgate package.
+//
+// # Trust store
+//
+// [NewStore] takes the configured CAs and refuses a set that could not work
+// (no root, an intermediate that does not chain to a root, two CAs with one
+// key). Roots are the only anchors; configured intermediates are path
+// material, as are the certificates the client sends. [Store.Verify] runs on
+// every handshake, so the pools are built once and verified chains are
+// cached per store:
+//
+//	store, err := trust.NewStore([]trust.CA{
+//		{Type: trust.AuthorityRoot, Cert: root, CRLURL: "http://pki/root.crl"},
+//		{Type: trust.AuthorityIntermediate, Cert: issuing, CRLURL: "http://pki/issuing.crl"},
+//	})
+//	...
+//	chain, err := store.Verify(state.PeerCertificates, now) // leaf … root
+//	issuer, _ := store.IssuerOf(chain[0])                     // its CRL URLs
+//
+// # Binding
+//
+// A [Binder] applies the cloud CBA's username bindings in order: a
+// certificate field ([FieldValues]) is looked up by a user attribute in a
+// [Directory]; the first binding that finds exactly one user wins, and a
+// binding that finds several stops the search. [FileDirectory] is the
+// embedded directory read from users.yaml ([LoadUsers]);
+// [SetSessionsValidFrom] edits that file in place for instant revocation.
+//
+//	dir, err := trust.LoadUsers("users.yaml")
+//	binder := trust.NewBinder([]trust.Binding{
+//		{Field: trust.FieldPrincipalName, Attribute: trust.AttrUserPrincipalName},
+//		{Field: trust.FieldRFC822Name, Attribute: trust.AttrProxyAddresses},
+//	}, dir)
+//	id, err := binder.Bind(ctx, chain[0]) // id.User.UserPrincipalName
 package trust
