@@ -1,0 +1,357 @@
+package revocation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+const (
+	// backoffMin is the first retry delay after a failed fetch; it doubles
+	// up to Options.MaxRefresh.
+	backoffMin = 10 * time.Second
+	// requestFreshInterval limits RequestFresh to one fetch per CA per
+	// interval, since every handshake of a user with revoked sessions asks.
+	requestFreshInterval = 10 * time.Second
+)
+
+// flightGroup runs at most one call per key at a time; later callers wait
+// for the running call and share its result (a minimal singleflight).
+type flightGroup[T any] struct {
+	mu sync.Mutex
+	m  map[string]*flight[T]
+}
+
+type flight[T any] struct {
+	done chan struct{}
+	val  T
+	err  error
+}
+
+func (g *flightGroup[T]) do(ctx context.Context, key string, fn func(context.Context) (T, error)) (T, error) {
+	g.mu.Lock()
+	if f, ok := g.m[key]; ok {
+		g.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.val, f.err
+		case <-ctx.Done():
+			var zero T
+			return zero, ctx.Err()
+		}
+	}
+	if g.m == nil {
+		g.m = map[string]*flight[T]{}
+	}
+	f := &flight[T]{done: make(chan struct{})}
+	g.m[key] = f
+	g.mu.Unlock()
+
+	f.val, f.err = fn(ctx)
+
+	g.mu.Lock()
+	delete(g.m, key)
+	g.mu.Unlock()
+	close(f.done)
+	return f.val, f.err
+}
+
+// nextRefresh is the delay until a CRL is fetched again: 80% of its validity
+// window from thisUpdate, ±10% jitter (u in [0,1)), earlier if the CA
+// announced a Next CRL Publish time, clamped to [min, max] from now. The
+// jitter spreads replicas that share a nextUpdate (the thundering herd).
+func nextRefresh(now time.Time, c *crl, minD, maxD time.Duration, u float64) time.Duration {
+	target := c.thisUpdate.Add(c.nextUpdate.Sub(c.thisUpdate) * 8 / 10)
+	d := target.Sub(now)
+	d = time.Duration(float64(d) * (0.9 + 0.2*u))
+	if !c.nextPublish.IsZero() && c.nextPublish.After(now) && c.nextPublish.Sub(now) < d {
+		d = c.nextPublish.Sub(now)
+	}
+	return max(minD, min(d, maxD))
+}
+
+// backoff is the delay after the n-th consecutive failure (n >= 1).
+func backoff(n int, maxD time.Duration) time.Duration {
+	d := backoffMin
+	for i := 1; i < n && d < maxD; i++ {
+		d *= 2
+	}
+	return min(d, maxD)
+}
+
+// Run refreshes every CRL in the background until ctx is done: each feed is
+// fetched when due (at once for a new source), at most one fetch per URL at
+// a time, and each result is swapped in atomically. It returns after the
+// fetches it started have ended.
+func (c *Checker) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		due, wait := c.due()
+		for _, j := range due {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = c.fetchFeed(ctx, j.s, j.w)
+				c.mu.Lock()
+				j.s.feeds[j.w].running = false
+				c.mu.Unlock()
+				c.poke()
+			}()
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-c.wake:
+		}
+	}
+}
+
+type job struct {
+	s *source
+	w which
+}
+
+// due marks and returns the feeds whose time has come, and how long to
+// wait for the next one.
+func (c *Checker) due() ([]job, time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	wait := time.Hour
+	var jobs []job
+	for _, s := range c.sources {
+		for w := range s.feeds {
+			f := &s.feeds[w]
+			if f.url == "" || f.running {
+				continue
+			}
+			if !f.next.After(now) {
+				f.running = true
+				jobs = append(jobs, job{s, which(w)})
+				continue
+			}
+			wait = min(wait, f.next.Sub(now))
+		}
+	}
+	return jobs, wait
+}
+
+// RefreshNow fetches every CRL of every source now (base, then delta), waits,
+// and returns the failures joined. It backs `certgate check` and
+// POST /crl/refresh. A fetch already in progress for a URL is joined, not
+// repeated.
+func (c *Checker) RefreshNow(ctx context.Context) error {
+	c.mu.Lock()
+	srcs := make([]*source, 0, len(c.sources))
+	for _, s := range c.sources {
+		if s.feeds[baseCRL].url != "" {
+			srcs = append(srcs, s)
+		}
+	}
+	c.mu.Unlock()
+	errs := make([]error, len(srcs))
+	var wg sync.WaitGroup
+	for i, s := range srcs {
+		wg.Go(func() { errs[i] = c.refreshSource(ctx, s) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (c *Checker) refreshSource(ctx context.Context, s *source) error {
+	errBase := c.fetchFeed(ctx, s, baseCRL)
+	var errDelta error
+	if s.feeds[deltaCRL].url != "" {
+		errDelta = c.fetchFeed(ctx, s, deltaCRL)
+	}
+	return errors.Join(errBase, errDelta)
+}
+
+// RequestFresh supports instant revocation: unless the revocation
+// information in force for the CA has a thisUpdate after `after`, it starts
+// a fetch of the CA's CRLs now, in the background (joined with any fetch in
+// progress, and at most one per CA every 10 seconds, since every handshake
+// of the affected user may ask). Callers keep refusing until ThisUpdate
+// passes `after`.
+func (c *Checker) RequestFresh(issuerSKI []byte, after time.Time) {
+	c.mu.Lock()
+	s := c.sources[string(issuerSKI)]
+	if s == nil || s.feeds[baseCRL].url == "" || s.removed {
+		c.mu.Unlock()
+		return
+	}
+	now := c.now()
+	if v := c.snap.Load().cas[s.key]; v != nil && v.thisUpdate().After(after) {
+		c.mu.Unlock()
+		return
+	}
+	if !s.lastRequested.IsZero() && now.Sub(s.lastRequested) < requestFreshInterval {
+		c.mu.Unlock()
+		return
+	}
+	s.lastRequested = now
+	c.mu.Unlock()
+	c.bg.Go(func() { _ = c.refreshSource(context.Background(), s) })
+}
+
+// fetchFeed fetches one CRL of a source (deduplicated per URL), verifies
+// it, and installs it if it moves forward.
+func (c *Checker) fetchFeed(ctx context.Context, s *source, w which) error {
+	url := s.feeds[w].url // immutable for the source's life
+	_, err := c.flights.do(ctx, w.String()+"\x00"+s.key+"\x00"+url, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, c.doFetch(ctx, s, w, url)
+	})
+	return err
+}
+
+func (c *Checker) doFetch(ctx context.Context, s *source, w which, url string) error {
+	c.mu.Lock()
+	cond := s.feeds[w].cond
+	s.feeds[w].lastAttempt = c.now()
+	c.mu.Unlock()
+
+	res, err := c.fetch(ctx, url, cond)
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return err // shutting down: not the CRL server's fault
+		}
+		return c.failed(s, w, err)
+	}
+	if res.notModified {
+		c.mu.Lock()
+		f := &s.feeds[w]
+		now := c.now()
+		s.lastFetch, s.lastSuccess, s.lastErr = now, now, ""
+		f.failures = 0
+		if f.crl != nil {
+			f.next = now.Add(nextRefresh(now, f.crl, c.opts.MinRefresh, c.opts.MaxRefresh, rand.Float64()))
+		}
+		c.mu.Unlock()
+		c.log.Info("CRL not modified", "issuer_ski", s.skiHex, "url", url, "crl", w.String(), "kind", "not_modified")
+		return nil
+	}
+	parsed, err := parseCRL(res.body, s.iss)
+	if err == nil {
+		err = checkKind(parsed, w)
+	}
+	if err == nil {
+		err = parsed.checkTimes(c.now(), c.opts.Skew, true)
+	}
+	if err != nil {
+		var fe *FetchError
+		if errors.As(err, &fe) && fe.URL == "" {
+			fe.URL = url
+		}
+		return c.failed(s, w, err)
+	}
+	changed, err := c.install(s, w, parsed, res.validator, false)
+	if err != nil {
+		return c.failed(s, w, &FetchError{Kind: KindRollback, URL: url, Err: err})
+	}
+	c.log.Info("CRL fetched", "issuer_ski", s.skiHex, "url", url, "crl", w.String(), "kind", "ok",
+		"entries", parsed.entries, "number", numberString(parsed.number),
+		"this_update", parsed.thisUpdate, "next_update", parsed.nextUpdate, "changed", changed)
+	if changed {
+		c.writeCache(s, w, res.body)
+	}
+	return nil
+}
+
+// checkKind refuses a delta served at the base URL and the reverse: a base
+// taken for a delta would hide every revocation older than it.
+func checkKind(c *crl, w which) error {
+	if w == baseCRL && c.isDelta() {
+		return fetchErrorf(KindParse, "a delta CRL was served at the base CRL URL")
+	}
+	if w == deltaCRL && !c.isDelta() {
+		return fetchErrorf(KindParse, "a complete CRL was served at the delta CRL URL")
+	}
+	return nil
+}
+
+// install puts a verified CRL in force unless it goes back. It reports
+// whether the state changed (an identical re-serve does not).
+func (c *Checker) install(s *source, w which, n *crl, cond validator, fromCache bool) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := &s.feeds[w]
+	now := c.now()
+	if !fromCache {
+		s.lastFetch = now
+	}
+	if s.removed {
+		return false, nil
+	}
+	if cur := f.crl; cur != nil {
+		switch cmp := compareNumber(n, cur); {
+		case cmp < 0:
+			return false, fmt.Errorf("CRL number %s is older than %s in force", numberString(n.number), numberString(cur.number))
+		case cmp == 0 && n.digest != cur.digest:
+			return false, fmt.Errorf("CRL number %s in force has different content", numberString(n.number))
+		case cmp == 0:
+			n = nil // the same CRL again
+		}
+	}
+	if !fromCache {
+		s.lastSuccess, s.lastErr = now, ""
+		f.failures = 0
+		f.cond = cond
+	}
+	if n == nil {
+		f.next = now.Add(nextRefresh(now, f.crl, c.opts.MinRefresh, c.opts.MaxRefresh, rand.Float64()))
+		return false, nil
+	}
+	f.crl, f.fromCache = n, fromCache
+	f.next = now.Add(nextRefresh(now, n, c.opts.MinRefresh, c.opts.MaxRefresh, rand.Float64()))
+	if fromCache {
+		f.next = time.Time{} // fetch at once: the network may know more
+	}
+	base, delta := s.feeds[baseCRL].crl, s.feeds[deltaCRL].crl
+	if delta != nil && base != nil && !deltaApplies(base, delta) {
+		c.log.Warn("delta CRL does not apply to the base in force; using the base alone",
+			"issuer_ski", s.skiHex, "base_number", numberString(base.number),
+			"delta_number", numberString(delta.number), "delta_base", numberString(delta.deltaBase))
+		if base.number != nil && delta.deltaBase.Cmp(base.number) > 0 && !fromCache {
+			s.feeds[baseCRL].next = now // the delta is for a newer base: get it
+		}
+	}
+	c.publishLocked()
+	return true, nil
+}
+
+// failed records a failed fetch and schedules the retry.
+func (c *Checker) failed(s *source, w which, err error) error {
+	kind := KindHTTP
+	url := s.feeds[w].url
+	var fe *FetchError
+	if errors.As(err, &fe) {
+		kind = fe.Kind
+	}
+	c.mu.Lock()
+	now := c.now()
+	f := &s.feeds[w]
+	s.lastFetch = now
+	s.lastErr = err.Error()
+	s.fetchErrors[kind]++
+	f.failures++
+	f.next = now.Add(backoff(f.failures, c.opts.MaxRefresh))
+	c.mu.Unlock()
+	c.log.Warn("CRL fetch failed", "issuer_ski", s.skiHex, "url", url, "crl", w.String(), "kind", kind, "err", err)
+	return err
+}
+
+func numberString(n *big.Int) string {
+	if n == nil {
+		return ""
+	}
+	return n.String()
+}

@@ -1,0 +1,126 @@
+package revocation
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// SourceStatus describes one CA's revocation state, for /readyz, metrics
+// and `certgate check`.
+type SourceStatus struct {
+	IssuerSKI string // hex
+	Subject   string
+	CRLURL    string
+	DeltaURL  string
+	Exempt    bool
+
+	Entries    int       // entries of the base CRL in force
+	ThisUpdate time.Time // of the base CRL
+	NextUpdate time.Time // of the base CRL
+	Number     string    // decimal CRL number of the base; "" if none
+	FromCache  bool      // the base in force was loaded from CacheDir
+	Stale      bool      // the base (or the required delta) is past nextUpdate
+
+	DeltaEntries    int
+	DeltaThisUpdate time.Time
+	DeltaNextUpdate time.Time
+	DeltaNumber     string
+	DeltaApplied    bool // the delta is merged with the base
+
+	LastFetch   time.Time // last attempt that ended, success or not
+	LastSuccess time.Time
+	LastError   string // of the last failure; "" after a success
+	// FetchErrors counts failures by kind (the Kind* constants).
+	FetchErrors map[string]uint64
+}
+
+// Status returns every source's state, sorted by SKI.
+func (c *Checker) Status() []SourceStatus {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]SourceStatus, 0, len(c.sources))
+	for _, s := range c.sources {
+		v := s.view()
+		st := SourceStatus{
+			IssuerSKI:   s.skiHex,
+			Subject:     s.src.Issuer.Subject.String(),
+			CRLURL:      s.feeds[baseCRL].url,
+			DeltaURL:    s.feeds[deltaCRL].url,
+			Exempt:      s.src.Exempt,
+			FromCache:   s.feeds[baseCRL].fromCache,
+			LastFetch:   s.lastFetch,
+			LastSuccess: s.lastSuccess,
+			LastError:   s.lastErr,
+			FetchErrors: maps.Clone(s.fetchErrors),
+			Stale:       v.hasURL && !v.exempt && v.readiness(now) != nil,
+		}
+		if b := v.base; b != nil {
+			st.Entries, st.ThisUpdate, st.NextUpdate, st.Number = b.entries, b.thisUpdate, b.nextUpdate, numberString(b.number)
+		}
+		if d := v.delta; d != nil {
+			st.DeltaEntries, st.DeltaThisUpdate, st.DeltaNextUpdate, st.DeltaNumber = d.entries, d.thisUpdate, d.nextUpdate, numberString(d.number)
+			st.DeltaApplied = v.deltaApplies
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b SourceStatus) int {
+		switch {
+		case a.IssuerSKI < b.IssuerSKI:
+			return -1
+		case a.IssuerSKI > b.IssuerSKI:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// readiness says why a CA with a CRL URL cannot be checked now, or nil.
+func (v *caView) readiness(now time.Time) error {
+	switch {
+	case v.base == nil:
+		return errNoCRL
+	case now.After(v.base.nextUpdate):
+		return fmt.Errorf("CRL stale since %s", v.base.nextUpdate.UTC().Format(time.RFC3339))
+	case v.wantDelta && v.delta == nil:
+		return errNoDelta
+	case v.wantDelta && now.After(v.delta.nextUpdate):
+		return fmt.Errorf("delta CRL stale since %s", v.delta.nextUpdate.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// Ready returns nil when every non-exempt source with a CRL URL has a CRL
+// (and its delta, when configured) that is not past nextUpdate, from the
+// network or CacheDir; otherwise an error naming each SKI and why. It backs
+// /readyz.
+func (c *Checker) Ready() error {
+	s := c.snap.Load()
+	now := c.now()
+	var errs []error
+	for _, v := range s.cas {
+		if v.exempt || !v.hasURL {
+			continue
+		}
+		if err := v.readiness(now); err != nil {
+			errs = append(errs, fmt.Errorf("CA %s: %w", v.skiHex, err))
+		}
+	}
+	slices.SortFunc(errs, func(a, b error) int {
+		switch {
+		case a.Error() < b.Error():
+			return -1
+		case a.Error() > b.Error():
+			return 1
+		}
+		return 0
+	})
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("revocation: not ready: %w", errors.Join(errs...))
+}
