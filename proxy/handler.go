@@ -1,0 +1,253 @@
+package proxy
+
+import (
+	"context"
+	"crypto/x509"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/proxy/clientcert"
+	"github.com/certgate/certgate/proxy/eas"
+	"github.com/certgate/certgate/trust"
+)
+
+type requestKey struct{}
+
+// requestState carries the decision and route from serveHTTP to Rewrite.
+type requestState struct {
+	policy   *Policy
+	route    *Route
+	decision *Decision
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	p := s.policy.Load()
+	ci, _ := r.Context().Value(connKey{}).(*connInfo)
+	if r.TLS == nil || ci == nil {
+		http.Error(w, "certgate serves TLS only", http.StatusBadRequest)
+		return
+	}
+	host := hostOnly(r.Host)
+	// A connection authenticated for one name must not be reused for
+	// another (HTTP/2 coalescing, domain fronting).
+	if sni := r.TLS.ServerName; sni != "" && !strings.EqualFold(sni, host) {
+		s.metrics.decision(ReasonMisdirected)
+		s.log.Info("decision", "reason", ReasonMisdirected, "sni", sni, "host", host, "remote", r.RemoteAddr)
+		http.Error(w, ReasonMisdirected+": the Host header does not match the TLS server name", http.StatusMisdirectedRequest)
+		return
+	}
+	d := s.decideConn(p, ci, r.TLS.PeerCertificates, r.RemoteAddr)
+	if !d.OK() {
+		w.Header().Set("Connection", "close")
+		http.Error(w, "forbidden: "+d.Reason, http.StatusForbidden)
+		return
+	}
+	rt := p.route(host, r.URL.Path)
+	if rt == nil {
+		http.Error(w, "no route", http.StatusNotFound)
+		return
+	}
+	cmd := ""
+	if rt.Kind == KindEAS {
+		q, err := eas.ParseQuery(r.URL.RawQuery)
+		if err != nil && r.URL.RawQuery != "" && r.Method != http.MethodOptions {
+			http.Error(w, "bad ActiveSync query: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		cmd = q.Cmd
+		// An absent User (the base64 form need not carry one) leaves the
+		// binding as the only identity, which is what the backend gets.
+		if q.User != "" && !eas.UserMatches(q.User, d.Identity.User.UserPrincipalName, d.Identity.User.ProxyAddresses, rt.NetbiosDomain) {
+			s.metrics.decision(ReasonEASUserMismatch)
+			s.log.Info("decision", "reason", ReasonEASUserMismatch, "user", d.Identity.User.UserPrincipalName, "route", rt.Name, "remote", r.RemoteAddr)
+			http.Error(w, "forbidden: "+ReasonEASUserMismatch, http.StatusForbidden)
+			return
+		}
+		w = eas.NewHeaderCaseWriter(w)
+	}
+	rs := &requestState{policy: p, route: rt, decision: d}
+	ctx := context.WithValue(r.Context(), requestKey{}, rs)
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w}
+	rt.proxy.ServeHTTP(rec, r.WithContext(ctx))
+	if rt.Kind != KindEAS || !eas.IsLongPoll(eas.Query{Cmd: cmd}) {
+		// A 59-minute Ping would wreck every latency quantile.
+		s.metrics.upstream(rt.Name, rec.code(), time.Since(start))
+	}
+	if cmd != "" {
+		s.metrics.easRequest(eas.CommandLabel(cmd))
+	}
+}
+
+// decideConn returns the connection's decision, re-deciding when the policy
+// or the CRLs changed since it was taken.
+func (s *Server) decideConn(p *Policy, ci *connInfo, certs []*x509.Certificate, remote string) *Decision {
+	var rgen uint64
+	if p.Revocation != nil {
+		rgen = p.Revocation.Generation()
+	}
+	gen := [2]uint64{p.gen, rgen}
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	now := s.now()
+	if ci.decision != nil && ci.gen == gen {
+		d := ci.decision
+		// Validity and the user's session cut-off are the only inputs that
+		// move with time alone.
+		if d.OK() && !d.Chain[0].NotAfter.Before(now) {
+			return d
+		}
+	}
+	d := p.Decide(context.Background(), certs, now, ci.accepted)
+	ci.decision, ci.gen = &d, gen
+	if d.OK() {
+		ci.user = d.Identity.User.UserPrincipalName
+	}
+	s.metrics.decision(d.Reason)
+	s.logDecision(&d, "", "", remote)
+	return &d
+}
+
+func (p *Policy) route(host, path string) *Route {
+	for _, rt := range p.Routes {
+		if rt.matches(host, path) {
+			return rt
+		}
+	}
+	return nil
+}
+
+// newReverseProxy builds a route's proxy; the Rewrite hook reads the
+// request's decision from its context.
+func (s *Server) newReverseProxy(rt *Route) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite:       s.rewrite,
+		Transport:     rt.transport,
+		FlushInterval: -1, // EAS and SSE bodies must stream as they come
+		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			code, why := errorStatus(err)
+			s.log.Warn("backend error", "route", rt.Name, "error", err, "status", code)
+			if code == 499 {
+				return
+			}
+			http.Error(w, why, code)
+		},
+	}
+}
+
+func (s *Server) rewrite(pr *httputil.ProxyRequest) {
+	rs := pr.In.Context().Value(requestKey{}).(*requestState)
+	rt := rs.route
+	// Hop-by-hop and X-Forwarded-* headers are already gone (Rewrite runs
+	// after they are removed, so a client cannot list our header in
+	// Connection to have it dropped after we set it).
+	rs.policy.strip.strip(pr.Out.Header)
+	pr.SetURL(rt.target)
+	// SetURL re-encodes the query; the base64 EAS form must reach the
+	// backend byte for byte.
+	pr.Out.URL.RawQuery = pr.In.URL.RawQuery
+	pr.SetXForwarded()
+	d := rs.decision
+	pr.Out.Header[rs.policy.IdentityHeader] = []string{d.Identity.User.UserPrincipalName}
+	switch rs.policy.ForwardClientCert {
+	case "rfc9440":
+		cert, chain := clientcert.RFC9440(d.Chain)
+		pr.Out.Header["Client-Cert"] = []string{cert}
+		if chain != "" {
+			pr.Out.Header["Client-Cert-Chain"] = []string{chain}
+		}
+	case "xfcc":
+		upns, _ := trust.UPNs(d.Chain[0])
+		pr.Out.Header["X-Forwarded-Client-Cert"] = []string{clientcert.XFCC(d.Chain, "", upns, d.Chain[0].EmailAddresses)}
+	}
+}
+
+func (s *Server) logDecision(d *Decision, sni, route, remote string) {
+	if !s.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 8)
+	attrs = append(attrs, slog.String("reason", d.Reason))
+	if len(d.Chain) > 0 {
+		leaf := d.Chain[0]
+		attrs = append(attrs, slog.String("subject", leaf.Subject.String()), slog.String("serial", leaf.SerialNumber.Text(16)))
+		if len(d.Chain) > 1 {
+			attrs = append(attrs, slog.String("issuer_ski", strings.ToUpper(hexString(issuerKey(d.Chain[1])))))
+		}
+	}
+	if u := d.Identity.User.UserPrincipalName; u != "" {
+		attrs = append(attrs, slog.String("user", u))
+	}
+	if route != "" {
+		attrs = append(attrs, slog.String("route", route))
+	}
+	if sni != "" {
+		attrs = append(attrs, slog.String("sni", sni))
+	}
+	if remote != "" {
+		attrs = append(attrs, slog.String("remote", remote))
+	}
+	if d.Err != nil {
+		attrs = append(attrs, slog.String("error", d.Err.Error()))
+	}
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "decision", attrs...)
+}
+
+func hexString(b []byte) string {
+	const digits = "0123456789ABCDEF"
+	out := make([]byte, 2*len(b))
+	for i, c := range b {
+		out[2*i], out[2*i+1] = digits[c>>4], digits[c&15]
+	}
+	return string(out)
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return strings.Trim(h, "[]")
+	}
+	return strings.Trim(hostport, "[]")
+}
+
+// statusRecorder remembers the status code for metrics while keeping the
+// writer's optional interfaces reachable through Unwrap.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 && code >= 200 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Flush() {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	http.NewResponseController(r.ResponseWriter).Flush()
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (r *statusRecorder) code() string {
+	if r.status == 0 {
+		return "0"
+	}
+	return strconv.Itoa(r.status)
+}

@@ -1,0 +1,98 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+)
+
+// reservedHeaders are the request headers certgate sets itself. Any inbound
+// header whose name, lower-cased with '_' read as '-', is one of these is
+// dropped: backends behind WSGI, PHP or CGI fold X_Remote_User into
+// X-Remote-User, and a spoofed copy would survive a plain Header.Del
+// (CVE-2025-64484).
+var reservedHeaders = []string{
+	"x-remote-user",
+	"client-cert",
+	"client-cert-chain",
+	"x-forwarded-client-cert",
+	"x-forwarded-for",
+	"x-forwarded-proto",
+	"x-forwarded-host",
+	"x-forwarded-port",
+	"x-forwarded-user",
+	"x-forwarded-email",
+	"x-real-ip",
+	"forwarded",
+	"x-ssl-client-cert",
+	"x-ssl-client-verify",
+	"x-client-verify",
+}
+
+// headerSet is a set of lower-case header names, bucketed by length so
+// that checking a request's headers allocates nothing.
+type headerSet [][]string
+
+func newHeaderSet(extra ...string) headerSet {
+	var s headerSet
+	add := func(h string) {
+		h = normHeader(h)
+		for len(s) <= len(h) {
+			s = append(s, nil)
+		}
+		for _, have := range s[len(h)] {
+			if have == h {
+				return
+			}
+		}
+		s[len(h)] = append(s[len(h)], h)
+	}
+	for _, h := range reservedHeaders {
+		add(h)
+	}
+	for _, h := range extra {
+		add(h)
+	}
+	return s
+}
+
+func normHeader(name string) string {
+	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
+}
+
+// has reports whether name, read case-insensitively with '_' as '-', is in s.
+func (s headerSet) has(name string) bool {
+	if len(name) >= len(s) {
+		return false
+	}
+	for _, r := range s[len(name)] {
+		if equalHeaderFold(name, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// equalHeaderFold compares name with the normalised r.
+func equalHeaderFold(name, r string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		} else if c == '_' {
+			c = '-'
+		}
+		if c != r[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// strip removes every header of h that is in s, whatever its spelling.
+func (s headerSet) strip(h http.Header) {
+	for k := range h {
+		if s.has(k) {
+			delete(h, k)
+		}
+	}
+}
