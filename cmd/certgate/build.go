@@ -1,0 +1,267 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/certgate/certgate/config"
+	"github.com/certgate/certgate/proxy"
+	"github.com/certgate/certgate/revocation"
+	"github.com/certgate/certgate/trust"
+	"github.com/certgate/certgate/trust/ldapdir"
+)
+
+// built is what one configuration turns into. Everything is built before
+// anything is swapped in, so a broken file leaves the running state alone.
+type built struct {
+	cfg     *config.Config
+	store   *trust.Store
+	policy  *proxy.Policy
+	sources []revocation.Source
+	dir     trust.Directory
+	users   *trust.FileDirectory // nil unless the directory is a file
+	ldap    *ldapdir.Directory   // nil unless the directory is LDAP
+}
+
+func (b *built) close() {
+	if b.ldap != nil {
+		b.ldap.Close()
+	}
+}
+
+// build turns a loaded config into a policy; rev is the revocation checker
+// the policy consults (nil: none, for `validate`).
+func build(cfg *config.Config, rev *revocation.Checker, log *slog.Logger) (*built, error) {
+	b := &built{cfg: cfg}
+	cas := make([]trust.CA, 0, len(cfg.CAs))
+	for _, c := range cfg.CAs {
+		crl, err := resolveURL(cfg, c.CRL)
+		if err != nil {
+			return nil, err
+		}
+		delta, err := resolveURL(cfg, c.DeltaCRL)
+		if err != nil {
+			return nil, err
+		}
+		tc := trust.CA{
+			Type:        trust.AuthorityType(c.AuthorityType),
+			Cert:        c.Certificate,
+			CRLURL:      crl,
+			DeltaCRLURL: delta,
+			OCSPURL:     c.OCSPURL,
+			CRLExempt:   c.CRLExempt,
+		}
+		cas = append(cas, tc)
+		b.sources = append(b.sources, revocation.Source{Issuer: c.Certificate, CRLURL: crl, DeltaCRLURL: delta, OCSPURL: c.OCSPURL, Exempt: c.CRLExempt})
+	}
+	var opts []trust.StoreOption
+	if n := cfg.Limits.MaxChainLength; n > 0 {
+		opts = append(opts, trust.MaxChainLength(n))
+	}
+	if n := cfg.Limits.MaxSANs; n > 0 {
+		opts = append(opts, trust.MaxSANs(n))
+	}
+	if n := cfg.Limits.MinRSABits; n > 0 {
+		opts = append(opts, trust.MinRSABits(n))
+	}
+	store, err := trust.NewStore(cas, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: trustedCertificateAuthorities: %w", cfg.File, err)
+	}
+	b.store = store
+
+	if d := cfg.Identity.Directory; d != nil {
+		switch {
+		case d.File != "":
+			users, err := trust.LoadUsers(cfg.Path(d.File))
+			if err != nil {
+				return nil, err
+			}
+			b.users, b.dir = users, users
+		case d.LDAP != nil:
+			l, err := buildLDAP(cfg, d.LDAP, log)
+			if err != nil {
+				return nil, err
+			}
+			b.ldap, b.dir = l, l
+		}
+	}
+	bindings := make([]trust.Binding, 0, len(cfg.Identity.Bindings))
+	for _, bd := range cfg.Identity.Bindings {
+		bindings = append(bindings, trust.Binding{Field: trust.Field(bd.CertificateField), Attribute: trust.Attribute(bd.UserAttribute)})
+	}
+
+	routes := make([]*proxy.Route, 0, len(cfg.Routes))
+	for _, r := range cfg.Routes {
+		rc := proxy.RouteConfig{
+			Name:          r.Name,
+			Kind:          string(r.Kind),
+			Host:          r.Host,
+			PathPrefix:    r.PathPrefix,
+			Backend:       r.Backend,
+			Timeout:       r.Timeout.Duration,
+			NetbiosDomain: r.NetBIOSDomain,
+			Autodiscover:  r.Autodiscover,
+		}
+		if p, ok := strings.CutPrefix(r.Backend, "unix:"); ok && !filepath.IsAbs(p) && !strings.HasPrefix(p, "//") {
+			rc.Backend = "unix:" + cfg.Path(p)
+		}
+		if r.BackendCA != "" || r.BackendServerName != "" {
+			tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: r.BackendServerName}
+			if r.BackendCA != "" {
+				pool, err := loadPool(cfg.Path(r.BackendCA))
+				if err != nil {
+					return nil, fmt.Errorf("%s: routes[%s].backendCA: %w", cfg.File, r.Name, err)
+				}
+				tc.RootCAs = pool
+			}
+			rc.BackendTLS = tc
+		}
+		rt, err := proxy.NewRoute(rc)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.File, err)
+		}
+		routes = append(routes, rt)
+	}
+
+	minVersion := uint16(tls.VersionTLS12)
+	if cfg.ServerTLS.MinVersion == "1.3" {
+		minVersion = tls.VersionTLS13
+	}
+	p := &proxy.Policy{
+		Trust:             store,
+		ClientCAs:         store.HintPool(),
+		Binder:            trust.NewBinder(bindings, b.dir),
+		Routes:            routes,
+		IdentityHeader:    cfg.Identity.Header,
+		ForwardClientCert: string(cfg.Identity.ForwardClientCert),
+		RejectWithHTTP:    cfg.ClientAuth.RejectWith == "http",
+		MinVersion:        minVersion,
+	}
+	if rev != nil {
+		p.Revocation = rev
+	}
+	b.policy = p
+	return b, nil
+}
+
+func buildLDAP(cfg *config.Config, l *config.LDAP, log *slog.Logger) (*ldapdir.Directory, error) {
+	o := ldapdir.Options{
+		URL:         l.URL,
+		StartTLS:    l.StartTLS,
+		ServerName:  l.ServerName,
+		BindDN:      l.BindDN,
+		BaseDN:      l.BaseDN,
+		Filter:      l.Filter,
+		Timeout:     l.Timeout.Duration,
+		CacheTTL:    l.CacheTTL.Duration,
+		NegativeTTL: l.NegativeCacheTTL.Duration,
+		MaxStale:    l.MaxStale.Duration,
+		PoolSize:    l.PoolSize,
+		Logger:      log.With("component", "ldap"),
+		Attributes: ldapdir.Attributes{
+			UserPrincipalName:  l.Attributes.UserPrincipalName,
+			ProxyAddresses:     l.Attributes.ProxyAddresses,
+			CertificateUserIDs: l.Attributes.CertificateUserIDs,
+			AccountEnabled:     l.Attributes.AccountEnabled,
+			UserAccountControl: l.Attributes.UserAccountControl,
+			SessionsValidFrom:  l.Attributes.SessionsValidFrom,
+		},
+	}
+	if l.CAFile != "" {
+		pool, err := loadPool(cfg.Path(l.CAFile))
+		if err != nil {
+			return nil, fmt.Errorf("%s: identity.directory.ldap.caFile: %w", cfg.File, err)
+		}
+		o.RootCAs = pool
+	}
+	switch {
+	case l.PasswordFile != "":
+		pw, err := os.ReadFile(cfg.Path(l.PasswordFile))
+		if err != nil {
+			return nil, fmt.Errorf("%s: identity.directory.ldap.passwordFile: %w", cfg.File, err)
+		}
+		o.Password = strings.TrimRight(string(pw), "\r\n")
+	case l.PasswordEnv != "":
+		pw, ok := os.LookupEnv(l.PasswordEnv)
+		if !ok {
+			return nil, fmt.Errorf("%s: identity.directory.ldap.passwordEnv: $%s is not set", cfg.File, l.PasswordEnv)
+		}
+		o.Password = pw
+	}
+	d, err := ldapdir.New(o)
+	if err != nil {
+		return nil, fmt.Errorf("%s: identity.directory.ldap: %w", cfg.File, err)
+	}
+	return d, nil
+}
+
+// resolveURL makes a relative file:// CRL URL relative to the config's
+// folder, as every other path in the config is.
+func resolveURL(cfg *config.Config, raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	rest, ok := strings.CutPrefix(raw, "file://")
+	if !ok {
+		return raw, nil
+	}
+	if strings.HasPrefix(rest, "/") {
+		return raw, nil
+	}
+	u := url.URL{Scheme: "file", Path: cfg.Path(rest)}
+	return u.String(), nil
+}
+
+func loadPool(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, errors.New(path + ": no PEM certificate")
+	}
+	return pool, nil
+}
+
+// readCertificates reads PEM (one or more CERTIFICATE blocks) or DER.
+func readCertificates(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var certs []*x509.Certificate
+	rest := b
+	for {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) > 0 {
+		return certs, nil
+	}
+	c, err := x509.ParseCertificate(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: neither PEM certificates nor a DER certificate: %w", path, err)
+	}
+	return []*x509.Certificate{c}, nil
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/testpki"
+)
+
+// runCLI runs certgate in process as main would and returns its exit code.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, &out, &errb)
+	code = exitCode(err, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCheckAndValidate(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	cfg := filepath.Join(e.dir, "certgate.yaml")
+	now := time.Now()
+	alice, _ := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+	expired, _ := e.writeLeaf("old", e.inter.Leaf(t, "old", testpki.UPN("alice@contoso.com"), testpki.Validity(now.Add(-48*time.Hour), now.Add(-30*time.Minute))))
+	unmapped, _ := e.writeLeaf("mallory", e.inter.Leaf(t, "mallory", testpki.UPN("mallory@fabrikam.com")))
+	foreign, _ := e.writeLeaf("eve", testpki.Root(t, "Foreign").Leaf(t, "eve", testpki.UPN("alice@contoso.com")))
+
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"accepted", []string{"check", "--config", cfg, alice}, 0, "accepted: alice@contoso.com"},
+		{"expired", []string{"check", "--config", cfg, expired}, 1, "rejected: expired"},
+		{"expired ok in the past", []string{"check", "--config", cfg, "--at", now.Add(-45 * time.Minute).UTC().Format(time.RFC3339), expired}, 0, "accepted"},
+		{"unmapped", []string{"check", "--config", cfg, unmapped}, 1, "rejected: identity_unmapped"},
+		{"untrusted", []string{"check", "--config", cfg, foreign}, 1, "rejected: untrusted"},
+		{"bad --at", []string{"check", "--config", cfg, "--at", "yesterday", alice}, 2, "RFC 3339"},
+		{"no cert", []string{"check", "--config", cfg}, 2, "needs a certificate"},
+		{"missing cert file", []string{"check", "--config", cfg, filepath.Join(e.dir, "nope.pem")}, 2, "nope.pem"},
+		{"validate ok", []string{"validate", "--config", cfg}, 0, "OK (2 trusted CAs, 1 routes)"},
+		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := runCLI(t, tc.args...)
+			if code != tc.code || !strings.Contains(out+errs, tc.want) {
+				t.Fatalf("exit %d (want %d), output %q %q, want %q", code, tc.code, out, errs, tc.want)
+			}
+			if strings.Contains(errs, "goroutine ") || strings.Count(strings.TrimSpace(errs), "\n") > 1 {
+				t.Errorf("error output is not one line: %q", errs)
+			}
+		})
+	}
+
+	t.Run("json", func(t *testing.T) {
+		code, out, _ := runCLI(t, "check", "--config", cfg, "--json", alice)
+		var res checkResult
+		if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 {
+			t.Fatalf("exit %d, %v: %s", code, err, out)
+		}
+		if res.Decision != "accepted" || res.Reason != "ok" || res.User != "alice@contoso.com" || res.Binding != "PrincipalName->userPrincipalName" {
+			t.Fatalf("unexpected %+v", res)
+		}
+	})
+
+	t.Run("validate broken", func(t *testing.T) {
+		bad := filepath.Join(e.dir, "bad.yaml")
+		data, _ := os.ReadFile(cfg)
+		os.WriteFile(bad, bytes.Replace(data, []byte("listen: \"127.0.0.1:0\""), []byte("listn: \"127.0.0.1:0\""), 1), 0o644)
+		code, _, errs := runCLI(t, "validate", "--config", bad)
+		if code != 2 || !strings.Contains(errs, "bad.yaml:2") || !strings.Contains(errs, "listn") {
+			t.Fatalf("exit %d, %q", code, errs)
+		}
+	})
+}

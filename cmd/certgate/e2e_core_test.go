@@ -1,0 +1,162 @@
+package main
+
+import (
+	"crypto/x509"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/testpki"
+)
+
+func TestServeAcceptsAndInjectsIdentity(t *testing.T) {
+	requireCurl(t)
+	e := newEnv(t, envConfig{})
+	alice := e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"), testpki.Email("alice@contoso.com"))
+	cert, key := e.writeLeaf("alice", alice)
+	res := e.curl(cert, key)
+	if res.code != 200 || !strings.Contains(res.body, "hello alice@contoso.com") {
+		t.Fatalf("want 200 hello alice, got %d %q (stderr %s)", res.code, res.body, res.stderr)
+	}
+	reqs := e.backend.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("backend got %d requests, want 1", len(reqs))
+	}
+	h := reqs[0].Header
+	if got := h.Values("X-Remote-User"); len(got) != 1 || got[0] != "alice@contoso.com" {
+		t.Errorf("X-Remote-User = %q", got)
+	}
+	if h.Get("X-Forwarded-Proto") != "https" || h.Get("X-Forwarded-For") != "127.0.0.1" || !strings.HasPrefix(h.Get("X-Forwarded-Host"), "localhost:") {
+		t.Errorf("forwarded headers: proto %q for %q host %q", h.Get("X-Forwarded-Proto"), h.Get("X-Forwarded-For"), h.Get("X-Forwarded-Host"))
+	}
+}
+
+func TestServeBindsByEmailWhenNoUPN(t *testing.T) {
+	requireCurl(t)
+	e := newEnv(t, envConfig{})
+	// Only an email SAN, in another case and with the smtp: secondary address.
+	l := e.inter.Leaf(t, "A Smith", testpki.Email("A.Smith@Contoso.com"))
+	cert, key := e.writeLeaf("asmith", l)
+	res := e.curl(cert, key)
+	if res.code != 200 || !strings.Contains(res.body, "hello alice@contoso.com") {
+		t.Fatalf("got %d %q %s", res.code, res.body, res.stderr)
+	}
+}
+
+func TestServeRefusesInHandshake(t *testing.T) {
+	requireCurl(t)
+	e := newEnv(t, envConfig{})
+	foreign := testpki.Root(t, "Foreign Root")
+	now := time.Now()
+	cases := []struct {
+		name   string
+		leaf   *testpki.Leaf
+		reason string
+	}{
+		{"untrusted", foreign.Leaf(t, "eve", testpki.UPN("alice@contoso.com")), "untrusted"},
+		{"expired", e.inter.Leaf(t, "old", testpki.UPN("alice@contoso.com"), testpki.Validity(now.Add(-48*time.Hour), now.Add(-time.Hour))), "expired"},
+		{"not_yet_valid", e.inter.Leaf(t, "new", testpki.UPN("alice@contoso.com"), testpki.Validity(now.Add(time.Hour), now.Add(48*time.Hour))), "not_yet_valid"},
+		{"bad_usage", e.inter.Leaf(t, "srv", testpki.UPN("alice@contoso.com"), testpki.EKU(x509.ExtKeyUsageServerAuth)), "bad_usage"},
+		{"unmapped", e.inter.Leaf(t, "mallory", testpki.UPN("mallory@fabrikam.com")), "identity_unmapped"},
+		{"disabled", e.inter.Leaf(t, "dave", testpki.UPN("dave@contoso.com")), "user_disabled"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cert, key := e.writeLeaf(tc.name, tc.leaf)
+			res := e.curl(cert, key)
+			if res.code != 0 || res.exit == 0 {
+				t.Fatalf("want a TLS failure, got HTTP %d exit %d", res.code, res.exit)
+			}
+			if !strings.Contains(e.logs.String(), `"reason":"`+tc.reason+`"`) {
+				t.Errorf("no decision line with reason %s in logs", tc.reason)
+			}
+		})
+	}
+	t.Run("no_certificate", func(t *testing.T) {
+		res := e.curl("", "")
+		if res.code != 0 || res.exit == 0 {
+			t.Fatalf("want a TLS failure, got HTTP %d", res.code)
+		}
+	})
+	if n := len(e.backend.requests()); n != 0 {
+		t.Fatalf("a refused client reached the backend %d times", n)
+	}
+}
+
+func TestServeRejectWithHTTPShowsReason(t *testing.T) {
+	requireCurl(t)
+	e := newEnv(t, envConfig{rejectWith: "http"})
+	foreign := testpki.Root(t, "Foreign Root")
+	cert, key := e.writeLeaf("eve", foreign.Leaf(t, "eve", testpki.UPN("alice@contoso.com")))
+	for _, tc := range []struct {
+		cert, key, want string
+	}{
+		{cert, key, "untrusted"},
+		{"", "", "no_certificate"},
+	} {
+		res := e.curl(tc.cert, tc.key)
+		if res.code != http.StatusForbidden || !strings.Contains(res.body, tc.want) {
+			t.Errorf("want 403 %s, got %d %q %s", tc.want, res.code, res.body, res.stderr)
+		}
+	}
+	if n := len(e.backend.requests()); n != 0 {
+		t.Fatalf("a refused client reached the backend %d times", n)
+	}
+}
+
+func TestServeStripsSpoofedHeaders(t *testing.T) {
+	requireCurl(t)
+	e := newEnv(t, envConfig{extraYAML: ""})
+	cert, key := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+	spoofs := []string{
+		"X-Remote-User: admin@contoso.com",
+		"x-remote-user: admin@contoso.com",
+		"X_Remote_User: admin@contoso.com",
+		"x_REMOTE-user: admin@contoso.com",
+		"Client-Cert: :AAAA:",
+		"Client_Cert_Chain: :AAAA:",
+		"X-Forwarded-Client-Cert: By=spiffe://evil",
+		"X-Forwarded-For: 10.6.6.6",
+		"X_Forwarded_Host: evil.example",
+		"Forwarded: for=10.6.6.6",
+	}
+	args := []string{}
+	for _, h := range spoofs {
+		args = append(args, "-H", h)
+	}
+	res := e.curl(cert, key, args...)
+	if res.code != 200 {
+		t.Fatalf("got %d %s", res.code, res.stderr)
+	}
+	h := e.backend.requests()[0].Header
+	for k, v := range h {
+		for _, x := range v {
+			if strings.Contains(x, "admin@") || strings.Contains(x, "AAAA") || strings.Contains(x, "evil") || strings.Contains(x, "10.6.6.6") {
+				t.Errorf("spoofed header reached the backend: %s: %s", k, x)
+			}
+		}
+	}
+	if got := h.Values("X-Remote-User"); len(got) != 1 || got[0] != "alice@contoso.com" {
+		t.Errorf("X-Remote-User = %q", got)
+	}
+	// Underscore spellings are separate keys to Go but one name to CGI.
+	for k := range h {
+		if strings.Contains(k, "_") {
+			t.Errorf("underscore header %q reached the backend", k)
+		}
+	}
+}
+
+func TestServeMisdirectedHost(t *testing.T) {
+	requireCurl(t)
+	e := newEnv(t, envConfig{})
+	cert, key := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+	res := e.curl(cert, key, "-H", "Host: mail.other.example")
+	if res.code != http.StatusMisdirectedRequest {
+		t.Fatalf("want 421, got %d %q", res.code, res.body)
+	}
+	if n := len(e.backend.requests()); n != 0 {
+		t.Fatalf("a misdirected request reached the backend")
+	}
+}

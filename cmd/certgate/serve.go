@@ -1,0 +1,460 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/certgate/certgate/config"
+	"github.com/certgate/certgate/proxy"
+	"github.com/certgate/certgate/revocation"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+func configPath(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if env := os.Getenv("CERTGATE_CONFIG"); env != "" {
+		return env
+	}
+	return "certgate.yaml"
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfgFlag := fs.String("config", "", "config file (default $CERTGATE_CONFIG, then certgate.yaml)")
+	if pos, err := parseFlags(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageErr("serve takes no arguments, got %q", pos[0])
+	}
+	inst, err := startFromConfig(ctx, configPath(*cfgFlag), stderr, instanceOptions{})
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return inst.shutdown()
+}
+
+type instanceOptions struct {
+	// now overrides the clock (tests).
+	now func() time.Time
+}
+
+// instance is one running certgate: proxy, admin listener, revocation
+// refresher and reload watcher.
+type instance struct {
+	log      *slog.Logger
+	cfgPath  string
+	reg      *prometheus.Registry
+	reloads  *prometheus.CounterVec
+	srv      *proxy.Server
+	admin    *proxy.Admin
+	adminSrv *http.Server
+	cert     *serverCert
+	rev      *revocation.Checker
+	ln       net.Listener
+	adminLn  net.Listener
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+
+	mu      sync.Mutex // serialises reloads
+	current *built
+	hashes  map[string][32]byte
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	switch cfg.Logging.Level {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Logging.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// loadConfig loads and validates; its errors are configuration errors
+// (exit 2), already naming file, line and key.
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	return cfg, nil
+}
+
+func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts instanceOptions) (*instance, error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	log := newLogger(cfg, logOut)
+	ctx, cancel := context.WithCancel(ctx)
+	inst := &instance{log: log, cfgPath: path, cancel: cancel}
+	ok := false
+	defer func() {
+		if !ok {
+			inst.close()
+		}
+	}()
+
+	inst.reg = prometheus.NewRegistry()
+	inst.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewBuildInfoCollector())
+	inst.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "certgate_config_reloads_total",
+		Help: "Configuration reloads by result (ok or error); on error the previous state keeps serving.",
+	}, []string{"result"})
+	inst.reloads.WithLabelValues("ok")
+	inst.reloads.WithLabelValues("error")
+	inst.reg.MustRegister(inst.reloads)
+	metrics := proxy.NewMetrics(inst.reg)
+
+	inst.rev = newRevocation(cfg, log, opts.now)
+	b, err := build(cfg, inst.rev, log)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	inst.current = b
+	inst.rev.SetSources(b.sources)
+	inst.reg.MustRegister(newRevocationCollector(inst.rev))
+	// Fetch every CRL once before taking traffic, as nginx reads its CRL
+	// files at start; a CRL server that is down delays the start by at most
+	// the fetch timeout, and the cache dir and onUnavailable decide the rest.
+	fetchCtx, cancelFetch := context.WithTimeout(ctx, cfg.Revocation.FetchTimeout.Duration+time.Second)
+	if err := inst.rev.RefreshNow(fetchCtx); err != nil {
+		log.Warn("initial CRL fetch incomplete", "error", err)
+	}
+	cancelFetch()
+
+	inst.cert = newServerCert(storageDir(cfg), log)
+	if cfg.ServerTLS.ACME != nil {
+		return nil, usageErr("%s: serverTLS.acme is not supported by this build yet; use certFile and keyFile", cfg.File)
+	}
+	if _, err := inst.cert.loadFiles(ctx, cfg.Path(cfg.ServerTLS.CertFile), cfg.Path(cfg.ServerTLS.KeyFile)); err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("%s: %w", cfg.File, err)}
+	}
+
+	inst.srv = proxy.NewServer(proxy.Options{
+		Logger:         log,
+		Metrics:        metrics,
+		GetCertificate: inst.cert.GetCertificate,
+		Now:            opts.now,
+		Limits: proxy.Limits{
+			ReadHeaderTimeout:    minPositive(cfg.Limits.ReadHeaderTimeout.Duration, cfg.Limits.HandshakeTimeout.Duration),
+			IdleTimeout:          cfg.Limits.IdleTimeout.Duration,
+			MaxHeaderBytes:       int(cfg.Limits.MaxHeaderBytes),
+			MaxConnections:       cfg.Limits.MaxConnections,
+			MaxConcurrentStreams: cfg.Limits.H2MaxConcurrentStreams,
+		},
+	})
+	if err := inst.srv.SetPolicy(b.policy); err != nil {
+		return nil, err
+	}
+	if inst.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	if cfg.Admin.Enabled() {
+		if inst.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+			return nil, fmt.Errorf("admin listen %s: %w", cfg.Admin.Listen, err)
+		}
+	}
+	inst.admin = proxy.NewAdmin(proxy.AdminOptions{
+		Gatherer:    inst.reg,
+		Ready:       inst.ready,
+		Status:      inst.status,
+		RefreshCRLs: inst.rev.RefreshNow,
+	})
+	inst.hashes = inst.watchedHashes(cfg)
+
+	inst.wg.Add(1)
+	go func() { defer inst.wg.Done(); inst.rev.Run(ctx) }()
+	go func() {
+		if err := inst.srv.Serve(inst.ln); err != nil {
+			log.Error("proxy stopped", "error", err)
+		}
+	}()
+	if inst.adminLn != nil {
+		inst.adminSrv = &http.Server{Handler: inst.admin.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go inst.adminSrv.Serve(inst.adminLn)
+	}
+	inst.wg.Add(1)
+	go func() { defer inst.wg.Done(); inst.watch(ctx, cfg.Reload.PollInterval.Duration) }()
+
+	log.Info("certgate serving", "listen", inst.ln.Addr().String(), "admin", inst.adminAddr(), "config", path,
+		"cas", len(cfg.CAs), "routes", len(cfg.Routes), "version", version)
+	ok = true
+	return inst, nil
+}
+
+func newRevocation(cfg *config.Config, log *slog.Logger, now func() time.Time) *revocation.Checker {
+	policy, _ := revocation.ParsePolicy(string(cfg.Revocation.OnUnavailable))
+	ocspMode, _ := revocation.ParseOCSPMode(string(cfg.Revocation.OCSP))
+	cacheDir := ""
+	if cfg.Revocation.CacheDir != "" {
+		cacheDir = cfg.Path(cfg.Revocation.CacheDir)
+	}
+	return revocation.New(revocation.Options{
+		OnUnavailable: policy,
+		OCSP:          ocspMode,
+		CacheDir:      cacheDir,
+		MaxCRLSize:    int64(cfg.Revocation.MaxCRLSize),
+		FetchTimeout:  cfg.Revocation.FetchTimeout.Duration,
+		MinRefresh:    cfg.Revocation.MinRefresh.Duration,
+		MaxRefresh:    cfg.Revocation.MaxRefresh.Duration,
+		Logger:        log.With("component", "revocation"),
+		Now:           now,
+	})
+}
+
+func storageDir(cfg *config.Config) string {
+	if cfg.ServerTLS.Storage != "" {
+		return cfg.Path(cfg.ServerTLS.Storage)
+	}
+	if cfg.Revocation.CacheDir != "" {
+		return filepath.Join(cfg.Path(cfg.Revocation.CacheDir), "certmagic")
+	}
+	return filepath.Join(cfg.Dir, ".certgate", "certmagic")
+}
+
+func minPositive(a, b time.Duration) time.Duration {
+	if a <= 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+func (inst *instance) proxyAddr() string { return inst.ln.Addr().String() }
+
+func (inst *instance) adminAddr() string {
+	if inst.adminLn == nil {
+		return ""
+	}
+	return inst.adminLn.Addr().String()
+}
+
+func (inst *instance) ready() error {
+	var errs []error
+	if err := inst.rev.Ready(); err != nil {
+		errs = append(errs, err)
+	}
+	inst.mu.Lock()
+	b := inst.current
+	inst.mu.Unlock()
+	if b.ldap != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := b.ldap.Ready(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("directory: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// watch reloads on SIGHUP and whenever the content of a watched file
+// changes. Polling content hashes (not inotify) is what sees Kubernetes'
+// ConfigMap and Secret updates, which swap a ..data symlink.
+func (inst *instance) watch(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = 2 * time.Second
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			inst.reload(ctx, "sighup")
+		case <-t.C:
+			inst.mu.Lock()
+			cfg := inst.current.cfg
+			old := inst.hashes
+			inst.mu.Unlock()
+			if changed := diffHashes(old, inst.watchedHashes(cfg)); changed != "" {
+				inst.reload(ctx, "file changed: "+changed)
+			}
+		}
+	}
+}
+
+// watchedFiles lists every file the running state was built from.
+func watchedFiles(cfg *config.Config, path string) []string {
+	files := []string{path}
+	for _, c := range cfg.CAs {
+		files = append(files, cfg.Path(c.TrustedCertificate))
+	}
+	if d := cfg.Identity.Directory; d != nil && d.File != "" {
+		files = append(files, cfg.Path(d.File))
+	}
+	if cfg.ServerTLS.CertFile != "" {
+		files = append(files, cfg.Path(cfg.ServerTLS.CertFile), cfg.Path(cfg.ServerTLS.KeyFile))
+	}
+	if f := cfg.ServerTLS.SessionTicketKeyFile; f != "" {
+		files = append(files, cfg.Path(f))
+	}
+	return files
+}
+
+func (inst *instance) watchedHashes(cfg *config.Config) map[string][32]byte {
+	m := make(map[string][32]byte)
+	for _, f := range watchedFiles(cfg, inst.cfgPath) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			// A missing file is a change too; the reload says why.
+			m[f] = [32]byte{}
+			continue
+		}
+		m[f] = sha256.Sum256(b)
+	}
+	return m
+}
+
+func diffHashes(old, cur map[string][32]byte) string {
+	var changed []string
+	for f, h := range cur {
+		if oh, ok := old[f]; !ok || oh != h {
+			changed = append(changed, f)
+		}
+	}
+	return strings.Join(changed, ", ")
+}
+
+// reload builds a new state from the files and swaps it in, or keeps the
+// old one and says why.
+func (inst *instance) reload(ctx context.Context, why string) error {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	cfg, err := config.Load(inst.cfgPath)
+	if err == nil {
+		var b *built
+		b, err = build(cfg, inst.rev, inst.log)
+		if err == nil {
+			if cfg.ServerTLS.CertFile != "" {
+				_, err = inst.cert.loadFiles(ctx, cfg.Path(cfg.ServerTLS.CertFile), cfg.Path(cfg.ServerTLS.KeyFile))
+			}
+			if err == nil {
+				err = inst.srv.SetPolicy(b.policy)
+			}
+			if err != nil {
+				b.close()
+			} else {
+				old := inst.current
+				inst.current = b
+				inst.rev.SetSources(b.sources)
+				inst.revokeChangedSessions(old, b)
+				if old.ldap != nil && old.ldap != b.ldap {
+					old.close()
+				}
+			}
+		}
+	}
+	// Hash what was read even on failure, so one broken file is reported
+	// once rather than at every poll.
+	inst.hashes = inst.watchedHashes(inst.current.cfg)
+	if cfg != nil {
+		for f, h := range inst.watchedHashes(cfg) {
+			inst.hashes[f] = h
+		}
+	}
+	if err != nil {
+		inst.reloads.WithLabelValues("error").Inc()
+		inst.log.Error("reload failed; the previous configuration keeps serving", "trigger", why, "error", err)
+		return err
+	}
+	inst.reloads.WithLabelValues("ok").Inc()
+	inst.log.Info("reloaded", "trigger", why)
+	return nil
+}
+
+// revokeChangedSessions closes the connections of users whose
+// stsRefreshTokensValidFrom moved forward in the new directory file.
+func (inst *instance) revokeChangedSessions(old, cur *built) {
+	if cur.users == nil {
+		return
+	}
+	before := map[string]time.Time{}
+	if old != nil && old.users != nil {
+		for _, u := range old.users.Users() {
+			before[strings.ToLower(u.UserPrincipalName)] = u.SessionsValidFrom
+		}
+	}
+	for _, u := range cur.users.Users() {
+		vf := u.SessionsValidFrom
+		if vf.IsZero() || !vf.After(before[strings.ToLower(u.UserPrincipalName)]) {
+			continue
+		}
+		n := inst.srv.RevokeSessions(u.UserPrincipalName, vf)
+		inst.log.Info("sessions revoked", "user", u.UserPrincipalName, "valid_from", vf.UTC().Format(time.RFC3339), "closed_connections", n)
+	}
+}
+
+// shutdown drains: /readyz fails at once, in-flight requests get the drain
+// timeout, then everything closes.
+func (inst *instance) shutdown() error {
+	inst.admin.SetDraining()
+	inst.mu.Lock()
+	cfg := inst.current.cfg
+	inst.mu.Unlock()
+	if g := cfg.Shutdown.ReadyzGrace.Duration; g > 0 {
+		time.Sleep(g) // let the balancer see /readyz fail before the listener closes
+	}
+	drain := cfg.Shutdown.DrainTimeout.Duration
+	if drain <= 0 {
+		drain = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	err := inst.srv.Shutdown(ctx)
+	inst.log.Info("certgate stopped", "drained", err == nil)
+	inst.close()
+	return nil
+}
+
+func (inst *instance) close() {
+	if inst.cancel != nil {
+		inst.cancel()
+	}
+	if inst.srv != nil {
+		inst.srv.Close()
+	}
+	if inst.ln != nil {
+		inst.ln.Close()
+	}
+	if inst.adminSrv != nil {
+		inst.adminSrv.Close()
+	} else if inst.adminLn != nil {
+		inst.adminLn.Close()
+	}
+	inst.wg.Wait()
+	if inst.cert != nil {
+		inst.cert.stop()
+	}
+	if inst.current != nil {
+		inst.current.close()
+	}
+}
