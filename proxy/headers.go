@@ -1,9 +1,6 @@
 package proxy
 
-import (
-	"net/http"
-	"strings"
-)
+import "net/http"
 
 // reservedHeaders are the request headers certgate sets itself. Any inbound
 // header whose name, lower-cased with '_' read as '-', is one of these is
@@ -55,8 +52,19 @@ func newHeaderSet(extra ...string) headerSet {
 	return s
 }
 
+// normHeader folds ASCII case and '_' only: header names are ASCII tokens
+// (net/http refuses others), and strings.ToLower would turn each invalid
+// UTF-8 byte into a three-byte U+FFFD, breaking the length buckets.
 func normHeader(name string) string {
-	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
+	b := []byte(name)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		} else if c == '_' {
+			b[i] = '-'
+		}
+	}
+	return string(b)
 }
 
 // has reports whether name, read case-insensitively with '_' as '-', is in s.
