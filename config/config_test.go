@@ -236,6 +236,19 @@ func TestDefaultsDependOnOtherKeys(t *testing.T) {
 				expect(l.PoolSize, 4),
 			)
 		}},
+		// A non-AD directory turns the AD flag off; the explicit "" must
+		// survive defaulting, or every user there would count as disabled.
+		{"ldap without userAccountControl", func(s string) string {
+			return mustReplace(t, s, "  directory: {file: users.yaml}\n", `  directory:
+    ldap:
+      url: ldaps://ldap.example.com
+      baseDN: "dc=example,dc=com"
+      attributes: {userAccountControl: "", accountEnabled: accountEnabled}
+`)
+		}, func(c *config.Config) error {
+			a := c.Identity.Directory.LDAP.Attributes
+			return errors.Join(expect(a.UserAccountControl, ""), expect(a.AccountEnabled, "accountEnabled"))
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -61,8 +61,8 @@ func TestRequestSmuggling(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	alice := e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
 	refused := map[string]string{
-		"two CL": "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
-		"bad TE": "POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+		"two CL":             "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+		"bad TE":             "POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
 		"space before colon": "GET / HTTP/1.1\r\nHost: localhost\r\nX-Remote-User : admin@contoso.com\r\n\r\n",
 	}
 	for name, raw := range refused {

@@ -4,14 +4,15 @@ import (
 	"context"
 	"testing"
 
+	"github.com/certgate/certgate/internal/testldap"
 	"github.com/certgate/certgate/trust"
 )
 
 // BenchmarkLookupCached is the handshake-path cost once a user is cached:
 // no LDAP traffic, a map read and a copy of the answer.
 func BenchmarkLookupCached(b *testing.B) {
-	s := startSlapd(b)
-	s.AddUser(dirUser{CN: "alice", UPN: "alice@contoso.com", Proxy: []string{"SMTP:alice@contoso.com", "smtp:a.smith@contoso.com"}})
+	s := testldap.Start(b)
+	s.AddUser(testldap.User{CN: "alice", UPN: "alice@contoso.com", Proxy: []string{"SMTP:alice@contoso.com", "smtp:a.smith@contoso.com"}})
 	d := newDir(b, options(s, newClock()))
 	ctx := context.Background()
 	if us, err := d.Lookup(ctx, trust.AttrProxyAddresses, "a.smith@contoso.com"); err != nil || len(us) != 1 {

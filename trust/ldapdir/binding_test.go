@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/testldap"
 	"github.com/certgate/certgate/internal/testpki"
 	"github.com/certgate/certgate/trust"
 )
@@ -112,9 +113,9 @@ func TestSameOutcomesAsUsersFile(t *testing.T) {
 		t.Fatalf("users.yaml: %v\n%s", err, doc.String())
 	}
 
-	s := startSlapd(t)
+	s := testldap.Start(t)
 	for i, u := range users {
-		du := dirUser{CN: fmt.Sprint("user", i), UPN: u.UPN, Proxy: u.Proxy, CertIDs: u.CertIDs, Disabled: u.Disabled}
+		du := testldap.User{CN: fmt.Sprint("user", i), UPN: u.UPN, Proxy: u.Proxy, CertIDs: u.CertIDs, Disabled: u.Disabled}
 		if !u.ValidFrom.IsZero() {
 			du.ValidFrom = u.ValidFrom.Format("20060102150405Z") // GeneralizedTime, as AD writes
 		}

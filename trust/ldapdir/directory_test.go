@@ -12,18 +12,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/testldap"
 	"github.com/certgate/certgate/internal/testpki"
 	"github.com/certgate/certgate/trust"
 	"github.com/certgate/certgate/trust/ldapdir"
 )
 
 func TestLookupByAttribute(t *testing.T) {
-	s := startSlapd(t)
-	s.AddUser(dirUser{CN: "alice", UPN: "alice@contoso.com",
+	s := testldap.Start(t)
+	s.AddUser(testldap.User{CN: "alice", UPN: "alice@contoso.com",
 		Proxy:   []string{"SMTP:Alice@Contoso.com", "smtp:a.smith@contoso.com", "SIP:alice.sip@contoso.com", "bare@contoso.com"},
 		CertIDs: []string{"X509:<PN>alice@contoso.com", "X509:<SKI>0A1B2C"}})
-	s.AddUser(dirUser{CN: "bob", UPN: "bob@contoso.com", Proxy: []string{"SMTP:bob@contoso.com", "smtp:shared@contoso.com"}})
-	s.AddUser(dirUser{CN: "carol", UPN: "carol@contoso.com", Proxy: []string{"SMTP:carol@contoso.com", "smtp:SHARED@contoso.com"}})
+	s.AddUser(testldap.User{CN: "bob", UPN: "bob@contoso.com", Proxy: []string{"SMTP:bob@contoso.com", "smtp:shared@contoso.com"}})
+	s.AddUser(testldap.User{CN: "carol", UPN: "carol@contoso.com", Proxy: []string{"SMTP:carol@contoso.com", "smtp:SHARED@contoso.com"}})
 	d := newDir(t, options(s, newClock()))
 
 	tests := []struct {
@@ -79,11 +80,11 @@ func TestLookupByAttribute(t *testing.T) {
 // search finds exactly the user whose UPN has them, and a value made of
 // wildcards and filter syntax finds nobody.
 func TestLookupEscaping(t *testing.T) {
-	s := startSlapd(t)
+	s := testldap.Start(t)
 	weird := "we*rd(1)\\x\x00y@contoso.com"
-	s.AddUser(dirUser{CN: "weird", UPN: weird, Proxy: []string{"SMTP:" + weird}})
+	s.AddUser(testldap.User{CN: "weird", UPN: weird, Proxy: []string{"SMTP:" + weird}})
 	for _, decoy := range []string{"werd1x@contoso.com", "we-rd(1)\\x@contoso.com", "weXrd1xy@contoso.com", "we"} {
-		s.AddUser(dirUser{CN: "decoy " + decoy, UPN: decoy})
+		s.AddUser(testldap.User{CN: "decoy " + decoy, UPN: decoy})
 	}
 	d := newDir(t, options(s, newClock()))
 
@@ -107,13 +108,13 @@ func TestLookupEscaping(t *testing.T) {
 }
 
 func TestAccountEnabled(t *testing.T) {
-	s := startSlapd(t)
+	s := testldap.Start(t)
 	add := func(cn string, attrs map[string][]string) {
 		a := map[string][]string{"objectClass": {"user"}, "cn": {cn}, "sn": {cn}, "userPrincipalName": {cn + "@contoso.com"}}
 		for k, v := range attrs {
 			a[k] = v
 		}
-		s.Add("cn="+cn+","+usersDN, a)
+		s.Add("cn="+cn+","+testldap.UsersDN, a)
 	}
 	add("normal", map[string][]string{"userAccountControl": {"512"}, "certgateAccountEnabled": {"TRUE"}})
 	add("disabled", map[string][]string{"userAccountControl": {"514"}, "certgateAccountEnabled": {"FALSE"}})
@@ -147,15 +148,15 @@ func TestAccountEnabled(t *testing.T) {
 }
 
 func TestSessionsValidFrom(t *testing.T) {
-	s := startSlapd(t)
+	s := testldap.Start(t)
 	want := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	s.AddUser(dirUser{CN: "gt", UPN: "gt@contoso.com", ValidFrom: "20261125100000Z"})
-	s.AddUser(dirUser{CN: "gt-ad", UPN: "gt-ad@contoso.com", ValidFrom: "20261125100000.0Z"})
-	s.AddUser(dirUser{CN: "gt-offset", UPN: "gt-offset@contoso.com", ValidFrom: "20261125110000+0100"})
-	s.AddUser(dirUser{CN: "rfc3339", UPN: "rfc3339@contoso.com", ValidFrom: "2026-11-25T10:00:00Z"})
-	s.AddUser(dirUser{CN: "none", UPN: "none@contoso.com"})
-	s.AddUser(dirUser{CN: "bad", UPN: "bad@contoso.com", ValidFrom: "yesterday"})
-	s.Add("cn=native,"+usersDN, map[string][]string{"objectClass": {"user"}, "cn": {"native"}, "sn": {"native"},
+	s.AddUser(testldap.User{CN: "gt", UPN: "gt@contoso.com", ValidFrom: "20261125100000Z"})
+	s.AddUser(testldap.User{CN: "gt-ad", UPN: "gt-ad@contoso.com", ValidFrom: "20261125100000.0Z"})
+	s.AddUser(testldap.User{CN: "gt-offset", UPN: "gt-offset@contoso.com", ValidFrom: "20261125110000+0100"})
+	s.AddUser(testldap.User{CN: "rfc3339", UPN: "rfc3339@contoso.com", ValidFrom: "2026-11-25T10:00:00Z"})
+	s.AddUser(testldap.User{CN: "none", UPN: "none@contoso.com"})
+	s.AddUser(testldap.User{CN: "bad", UPN: "bad@contoso.com", ValidFrom: "yesterday"})
+	s.Add("cn=native,"+testldap.UsersDN, map[string][]string{"objectClass": {"user"}, "cn": {"native"}, "sn": {"native"},
 		"userPrincipalName": {"native@contoso.com"}, "certgateSessionsValidFromTime": {"20261125100000Z"}})
 
 	d := newDir(t, options(s, newClock()))
@@ -185,8 +186,8 @@ func TestSessionsValidFrom(t *testing.T) {
 // An entry without a userPrincipalName cannot become an identity; the
 // lookup that finds it fails rather than admit an empty name.
 func TestEntryWithoutUPN(t *testing.T) {
-	s := startSlapd(t)
-	s.AddUser(dirUser{CN: "noupn", Proxy: []string{"SMTP:noupn@contoso.com"}})
+	s := testldap.Start(t)
+	s.AddUser(testldap.User{CN: "noupn", Proxy: []string{"SMTP:noupn@contoso.com"}})
 	d := newDir(t, options(s, newClock()))
 	_, err := d.Lookup(context.Background(), trust.AttrProxyAddresses, "noupn@contoso.com")
 	wantUnavailable(t, err)
@@ -196,8 +197,8 @@ func TestEntryWithoutUPN(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	s := startSlapd(t)
-	s.AddUser(dirUser{CN: "alice", UPN: "alice@contoso.com"})
+	s := testldap.Start(t)
+	s.AddUser(testldap.User{CN: "alice", UPN: "alice@contoso.com"})
 	other := x509.NewCertPool()
 	other.AddCert(testpki.Root(t, "Some Other Root").Cert)
 
@@ -212,7 +213,7 @@ func TestTLS(t *testing.T) {
 		{"starttls wrong CA", func(o *ldapdir.Options) { o.URL, o.StartTLS, o.RootCAs = s.LDAPURL, true, other }, "certificate signed by unknown authority"},
 		{"ldaps wrong name", func(o *ldapdir.Options) { o.ServerName = "ldap.example.com" }, "not ldap.example.com"},
 		{"wrong password", func(o *ldapdir.Options) { o.Password = "not-the-password" }, "Invalid Credentials"},
-		{"unknown bind DN", func(o *ldapdir.Options) { o.BindDN = "cn=nobody," + suffix }, "Invalid Credentials"},
+		{"unknown bind DN", func(o *ldapdir.Options) { o.BindDN = "cn=nobody," + testldap.Suffix }, "Invalid Credentials"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -245,14 +246,14 @@ func TestTLS(t *testing.T) {
 // The search must be over TLS when StartTLS is on: slapd reports the
 // security strength factor of each bind.
 func TestStartTLSEncrypts(t *testing.T) {
-	s := startSlapd(t)
-	s.AddUser(dirUser{CN: "alice", UPN: "alice@contoso.com"})
+	s := testldap.Start(t)
+	s.AddUser(testldap.User{CN: "alice", UPN: "alice@contoso.com"})
 	o := options(s, newClock())
 	o.URL, o.StartTLS = s.LDAPURL, true
 	d := newDir(t, o)
 	lookupOne(t, d, trust.AttrUserPrincipalName, "alice@contoso.com")
 	for _, line := range strings.Split(s.Log(), "\n") {
-		if strings.Contains(line, `BIND dn="`+readerDN+`" mech=SIMPLE`) && strings.Contains(line, " ssf=0") {
+		if strings.Contains(line, `BIND dn="`+testldap.ReaderDN+`" mech=SIMPLE`) && strings.Contains(line, " ssf=0") {
 			t.Fatalf("service account bound without TLS: %s", line)
 		}
 	}
@@ -262,8 +263,8 @@ func TestStartTLSEncrypts(t *testing.T) {
 }
 
 func TestCache(t *testing.T) {
-	s := startSlapd(t)
-	dn := s.AddUser(dirUser{CN: "alice", UPN: "alice@contoso.com"})
+	s := testldap.Start(t)
+	dn := s.AddUser(testldap.User{CN: "alice", UPN: "alice@contoso.com"})
 	c := newClock()
 	d := newDir(t, options(s, c))
 	const filter = "userPrincipalName=alice@contoso.com"
@@ -297,7 +298,7 @@ func TestCache(t *testing.T) {
 		if us, err := d.Lookup(context.Background(), trust.AttrUserPrincipalName, "late@contoso.com"); err != nil || len(us) != 0 {
 			t.Fatalf("Lookup = %v, %v", upns(us), err)
 		}
-		s.AddUser(dirUser{CN: "late", UPN: "late@contoso.com"})
+		s.AddUser(testldap.User{CN: "late", UPN: "late@contoso.com"})
 		c.Advance(59 * time.Second)
 		if us, err := d.Lookup(context.Background(), trust.AttrUserPrincipalName, "late@contoso.com"); err != nil || len(us) != 0 {
 			t.Fatalf("within NegativeTTL: Lookup = %v, %v; want the cached 'no such user'", upns(us), err)
@@ -325,8 +326,8 @@ func TestCache(t *testing.T) {
 // refused at once; /readyz follows the same window; and a restarted server
 // is used again.
 func TestServerDown(t *testing.T) {
-	s := startSlapd(t)
-	s.AddUser(dirUser{CN: "alice", UPN: "alice@contoso.com"})
+	s := testldap.Start(t)
+	s.AddUser(testldap.User{CN: "alice", UPN: "alice@contoso.com"})
 	c := newClock()
 	d := newDir(t, options(s, c)) // TTL 5m, negative 1m, MaxStale 1h
 	lookupOne(t, d, trust.AttrUserPrincipalName, "alice@contoso.com")
@@ -364,7 +365,7 @@ func TestServerDown(t *testing.T) {
 		wantUnavailable(t, err)
 	}
 
-	s.Start()
+	s.Restart()
 	lookupOne(t, d, trust.AttrUserPrincipalName, "alice@contoso.com")
 	if err := d.Ready(context.Background()); err != nil {
 		t.Errorf("Ready after restart: %v", err)
@@ -401,7 +402,7 @@ func TestTimeout(t *testing.T) {
 		{"starttls request", "ldap://" + ln.Addr().String(), true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			d := newDir(t, ldapdir.Options{URL: tt.url, StartTLS: tt.startTLS, BaseDN: suffix, Timeout: 200 * time.Millisecond})
+			d := newDir(t, ldapdir.Options{URL: tt.url, StartTLS: tt.startTLS, BaseDN: testldap.Suffix, Timeout: 200 * time.Millisecond})
 			_, err := d.Lookup(context.Background(), trust.AttrUserPrincipalName, "alice@contoso.com")
 			wantUnavailable(t, err)
 		})
@@ -411,10 +412,10 @@ func TestTimeout(t *testing.T) {
 // Many concurrent lookups share PoolSize connections: the server sees no
 // more than that many, reused across searches (run with -race).
 func TestPoolUnderConcurrency(t *testing.T) {
-	s := startSlapd(t)
+	s := testldap.Start(t)
 	const users = 20
 	for i := range users {
-		s.AddUser(dirUser{CN: fmt.Sprint("user", i), UPN: fmt.Sprintf("user%d@contoso.com", i),
+		s.AddUser(testldap.User{CN: fmt.Sprint("user", i), UPN: fmt.Sprintf("user%d@contoso.com", i),
 			Proxy: []string{fmt.Sprintf("SMTP:user%d@contoso.com", i)}})
 	}
 	fw := newForwarder(t, strings.TrimPrefix(s.LDAPSURL, "ldaps://"))
@@ -462,8 +463,8 @@ func TestPoolUnderConcurrency(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
-	s := startSlapd(t)
-	s.AddUser(dirUser{CN: "alice", UPN: "alice@contoso.com"})
+	s := testldap.Start(t)
+	s.AddUser(testldap.User{CN: "alice", UPN: "alice@contoso.com"})
 	d, err := ldapdir.New(options(s, newClock()))
 	if err != nil {
 		t.Fatal(err)
@@ -484,8 +485,8 @@ func TestClosed(t *testing.T) {
 // Connections the server or the network drops while idle are replaced:
 // the next lookup after them succeeds on a new connection.
 func TestDroppedConnectionsReplaced(t *testing.T) {
-	s := startSlapd(t)
-	s.AddUser(dirUser{CN: "alice", UPN: "alice@contoso.com"})
+	s := testldap.Start(t)
+	s.AddUser(testldap.User{CN: "alice", UPN: "alice@contoso.com"})
 	fw := newForwarder(t, strings.TrimPrefix(s.LDAPSURL, "ldaps://"))
 	c := newClock()
 	o := options(s, c)
@@ -505,7 +506,7 @@ func TestDroppedConnectionsReplaced(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
-	ok := ldapdir.Options{URL: "ldaps://dc1.contoso.com", BaseDN: suffix}
+	ok := ldapdir.Options{URL: "ldaps://dc1.contoso.com", BaseDN: testldap.Suffix}
 	tests := []struct {
 		name string
 		edit func(*ldapdir.Options)
@@ -520,7 +521,7 @@ func TestNewValidates(t *testing.T) {
 		{"no base", func(o *ldapdir.Options) { o.BaseDN = "" }, "baseDN is required"},
 		{"bad base", func(o *ldapdir.Options) { o.BaseDN = "not a dn" }, `baseDN "not a dn"`},
 		{"password without dn", func(o *ldapdir.Options) { o.Password = "x" }, "password given without bindDN"},
-		{"dn without password", func(o *ldapdir.Options) { o.BindDN = "cn=x," + suffix }, "has no password"},
+		{"dn without password", func(o *ldapdir.Options) { o.BindDN = "cn=x," + testldap.Suffix }, "has no password"},
 		{"filter without value", func(o *ldapdir.Options) { o.Filter = "(&(objectClass=user)({attribute}=x))" }, "must contain {attribute} and {value}"},
 		{"filter unbalanced", func(o *ldapdir.Options) { o.Filter = "(&(objectClass=user)({attribute}={value})" }, "filter:"},
 		{"bad attribute", func(o *ldapdir.Options) { o.Attributes.ProxyAddresses = "proxy)(cn=*" }, "attributes.proxyAddresses"},
@@ -546,7 +547,7 @@ func TestNewValidates(t *testing.T) {
 }
 
 func TestOptionsHidePassword(t *testing.T) {
-	o := ldapdir.Options{URL: "ldaps://dc1", BindDN: "cn=x", Password: "hunter2", BaseDN: suffix}
+	o := ldapdir.Options{URL: "ldaps://dc1", BindDN: "cn=x", Password: "hunter2", BaseDN: testldap.Suffix}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%v %+v %s %#v", o, o, o, o)
 	if strings.Contains(b.String(), "hunter2") {

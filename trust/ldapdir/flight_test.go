@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/certgate/certgate/internal/testldap"
 	"github.com/certgate/certgate/trust"
 	"github.com/certgate/certgate/trust/ldapdir"
 )
@@ -12,8 +13,8 @@ import (
 // Concurrent lookups of one value share one search, and a caller that gives
 // up does not cancel it for the others.
 func TestConcurrentLookupsShareOneSearch(t *testing.T) {
-	s := startSlapd(t)
-	s.AddUser(dirUser{CN: "alice", UPN: "alice@contoso.com"})
+	s := testldap.Start(t)
+	s.AddUser(testldap.User{CN: "alice", UPN: "alice@contoso.com"})
 	d := newDir(t, options(s, newClock()))
 	const waiters = 8
 	started, gate := make(chan struct{}, 1), make(chan struct{})

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/testldap"
 	"github.com/certgate/certgate/trust"
 	"github.com/certgate/certgate/trust/ldapdir"
 )
@@ -32,13 +33,13 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 // options are the Options for s over ldaps with the service account.
-func options(s *slapd, c *clock) ldapdir.Options {
+func options(s *testldap.Server, c *clock) ldapdir.Options {
 	return ldapdir.Options{
 		URL:      s.LDAPSURL,
 		RootCAs:  s.Pool,
-		BindDN:   readerDN,
-		Password: readerPW,
-		BaseDN:   suffix,
+		BindDN:   testldap.ReaderDN,
+		Password: testldap.ReaderPassword,
+		BaseDN:   testldap.Suffix,
 		Attributes: ldapdir.Attributes{
 			UserAccountControl: "userAccountControl",
 			SessionsValidFrom:  "certgateSessionsValidFrom",

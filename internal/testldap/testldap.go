@@ -1,7 +1,8 @@
-package ldapdir_test
+package testldap
 
 import (
 	"crypto/x509"
+	_ "embed"
 	"errors"
 	"fmt"
 	"net"
@@ -20,35 +21,55 @@ import (
 // The test directory's names. The passwords are throwaway values of a
 // throwaway database.
 const (
-	suffix   = "dc=contoso,dc=com"
-	adminDN  = "cn=admin,dc=contoso,dc=com"
-	adminPW  = "admin-secret"
-	readerDN = "cn=certgate,ou=service,dc=contoso,dc=com"
-	readerPW = "reader-secret"
-	usersDN  = "ou=users,dc=contoso,dc=com"
+	Suffix         = "dc=contoso,dc=com"
+	AdminDN        = "cn=admin,dc=contoso,dc=com"
+	AdminPassword  = "admin-secret"
+	ReaderDN       = "cn=certgate,ou=service,dc=contoso,dc=com"
+	ReaderPassword = "reader-secret"
+	UsersDN        = "ou=users,dc=contoso,dc=com"
 )
 
-// slapd is a real OpenLDAP server for one test: its own config, schema,
-// database and TLS certificate under t.TempDir(), listening on 127.0.0.1
-// with ldap:// (StartTLS) and ldaps://.
-type slapd struct {
-	t        testing.TB
-	bin      string
-	dir      string
-	LDAPURL  string // ldap://127.0.0.1:port, for StartTLS
-	LDAPSURL string // ldaps://127.0.0.1:port
-	CA       *testpki.CA
-	Pool     *x509.CertPool
+// schema is embedded rather than read from a path so that tests in any
+// package, whatever their working directory, load the same file.
+//
+//go:embed certgate-ad.schema
+var schema []byte
+
+// Server is a real OpenLDAP server for one test.
+type Server struct {
+	// LDAPURL is ldap://127.0.0.1:port, for StartTLS.
+	LDAPURL string
+	// LDAPSURL is ldaps://127.0.0.1:port.
+	LDAPSURL string
+	// CA issued the server's certificate (for 127.0.0.1 and localhost).
+	CA *testpki.CA
+	// Pool holds CA, for ldapdir.Options.RootCAs.
+	Pool *x509.CertPool
+
+	tb  testing.TB
+	bin string
+	dir string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
+// User is one test user, loadable with [Server.AddUser].
+type User struct {
+	CN       string
+	UPN      string   // userPrincipalName; "" = none
+	Proxy    []string // proxyAddresses
+	CertIDs  []string // altSecurityIdentities
+	Disabled bool
+	// ValidFrom is certgateSessionsValidFrom as text; "" = none.
+	ValidFrom string
+}
+
 // findSlapd returns the slapd binary, skipping the test when it is missing
 // outside CI (CI installs it: apt-get install slapd ldap-utils).
-func findSlapd(t testing.TB) string {
-	t.Helper()
+func findSlapd(tb testing.TB) string {
+	tb.Helper()
 	for _, p := range []string{"/usr/sbin/slapd", "/usr/local/sbin/slapd", "/usr/local/libexec/slapd"} {
 		if _, err := os.Stat(p); err == nil {
 			return p
@@ -58,71 +79,71 @@ func findSlapd(t testing.TB) string {
 		return p
 	}
 	if os.Getenv("CI") == "" {
-		t.Skip("slapd not installed (apt-get install slapd ldap-utils); skipping LDAP tests outside CI")
+		tb.Skip("slapd not installed (apt-get install slapd ldap-utils); skipping LDAP tests outside CI")
 	}
-	t.Fatal("slapd not installed; CI must install slapd and ldap-utils")
+	tb.Fatal("slapd not installed; CI must install slapd and ldap-utils")
 	return ""
 }
 
 // freePort returns a port that was free a moment ago. Another process can
-// take it before slapd binds it; startSlapd retries for that case.
-func freePort(t testing.TB) int {
-	t.Helper()
+// take it before slapd binds it; Start retries for that case.
+func freePort(tb testing.TB) int {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startSlapd starts a fresh server with the base entries and the service
+// Start starts a fresh server with the base entries and the service
 // account loaded; it is killed when the test ends.
-func startSlapd(t testing.TB) *slapd {
-	t.Helper()
-	bin := findSlapd(t)
-	schema, err := filepath.Abs("testdata/certgate-ad.schema")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	ca := testpki.Root(t, "LDAP Test Root")
-	srv := ca.Server(t, []string{"127.0.0.1", "localhost"})
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	bin := findSlapd(tb)
+	dir := tb.TempDir()
+	ca := testpki.Root(tb, "LDAP Test Root")
+	srv := ca.Server(tb, []string{"127.0.0.1", "localhost"})
 	if err := testpki.WriteCert(filepath.Join(dir, "server.pem"), srv.Cert); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := testpki.WriteKey(filepath.Join(dir, "server-key.pem"), srv.Key); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
+	}
+	schemaPath := filepath.Join(dir, "certgate-ad.schema")
+	if err := os.WriteFile(schemaPath, schema, 0o600); err != nil {
+		tb.Fatal(err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "db"), 0o700); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
-	s := &slapd{t: t, bin: bin, dir: dir, CA: ca, Pool: pool}
-	t.Cleanup(s.Stop)
+	s := &Server{tb: tb, bin: bin, dir: dir, CA: ca, Pool: pool}
+	tb.Cleanup(s.Stop)
 
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		p1, p2 := freePort(t), freePort(t)
+		p1, p2 := freePort(tb), freePort(tb)
 		s.LDAPURL = fmt.Sprintf("ldap://127.0.0.1:%d", p1)
 		s.LDAPSURL = fmt.Sprintf("ldaps://127.0.0.1:%d", p2)
-		conf := fmt.Sprintf(slapdConf, schema, dir, dir, dir, dir, suffix, adminDN, adminPW, dir, readerDN)
+		conf := fmt.Sprintf(slapdConf, schemaPath, dir, dir, dir, dir, Suffix, AdminDN, AdminPassword, dir, ReaderDN)
 		if err := os.WriteFile(filepath.Join(dir, "slapd.conf"), []byte(conf), 0o600); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		if lastErr = s.start(); lastErr == nil {
 			break
 		}
 	}
 	if lastErr != nil {
-		t.Fatalf("slapd did not start: %v", lastErr)
+		tb.Fatalf("slapd did not start: %v", lastErr)
 	}
 	s.loadBase()
 	return s
 }
 
-const slapdConf = `# generated by certgate's ldapdir tests
+const slapdConf = `# generated by certgate's internal/testldap
 include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
@@ -148,15 +169,16 @@ access to *
 	by * none
 `
 
-// Start restarts a stopped server on the same ports with the same data.
-func (s *slapd) Start() {
-	s.t.Helper()
+// Restart starts a stopped server again on the same ports with the same
+// data.
+func (s *Server) Restart() {
+	s.tb.Helper()
 	if err := s.start(); err != nil {
-		s.t.Fatalf("slapd restart: %v", err)
+		s.tb.Fatalf("slapd restart: %v", err)
 	}
 }
 
-func (s *slapd) start() error {
+func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd != nil {
@@ -185,12 +207,12 @@ func (s *slapd) start() error {
 		select {
 		case <-done:
 			s.cmd = nil
-			return fmt.Errorf("slapd exited: %s", s.Log())
+			return fmt.Errorf("slapd exited: %s", s.log())
 		default:
 		}
 		l, err := ldap.DialURL(s.LDAPURL, ldap.DialWithDialer(&net.Dialer{Timeout: time.Second}))
 		if err == nil {
-			err = l.Bind(adminDN, adminPW)
+			err = l.Bind(AdminDN, AdminPassword)
 			l.Close()
 			if err == nil {
 				return nil
@@ -200,14 +222,15 @@ func (s *slapd) start() error {
 			_ = cmd.Process.Kill()
 			<-done
 			s.cmd = nil
-			return fmt.Errorf("slapd not answering after 10s: %v; log: %s", err, s.Log())
+			return fmt.Errorf("slapd not answering after 10s: %v; log: %s", err, s.log())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// Stop kills the server (as a crash would) and waits for it to exit.
-func (s *slapd) Stop() {
+// Stop kills the server (as a crash would) and waits for it to exit. It
+// does nothing to a stopped server.
+func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
@@ -219,17 +242,26 @@ func (s *slapd) Stop() {
 }
 
 // Log returns what slapd has logged so far, over restarts.
-func (s *slapd) Log() string {
+func (s *Server) Log() string {
 	b, err := os.ReadFile(filepath.Join(s.dir, "slapd.log"))
 	if err != nil {
-		s.t.Errorf("slapd log: %v", err)
+		s.tb.Errorf("slapd log: %v", err)
+	}
+	return string(b)
+}
+
+// log is Log for error messages, which must not fail the test twice.
+func (s *Server) log() string {
+	b, err := os.ReadFile(filepath.Join(s.dir, "slapd.log"))
+	if err != nil {
+		return fmt.Sprintf("(slapd log: %v)", err)
 	}
 	return string(b)
 }
 
 // Searches counts the searches slapd has logged whose filter contains sub,
 // ignoring case (slapd logs caseIgnore values normalised).
-func (s *slapd) Searches(sub string) int {
+func (s *Server) Searches(sub string) int {
 	n := 0
 	sub = strings.ToLower(sub)
 	for _, line := range strings.Split(strings.ToLower(s.Log()), "\n") {
@@ -241,22 +273,22 @@ func (s *slapd) Searches(sub string) int {
 }
 
 // admin opens an admin connection for loading and changing entries.
-func (s *slapd) admin() *ldap.Conn {
-	s.t.Helper()
+func (s *Server) admin() *ldap.Conn {
+	s.tb.Helper()
 	l, err := ldap.DialURL(s.LDAPURL)
 	if err != nil {
-		s.t.Fatal(err)
+		s.tb.Fatal(err)
 	}
-	if err := l.Bind(adminDN, adminPW); err != nil {
+	if err := l.Bind(AdminDN, AdminPassword); err != nil {
 		l.Close()
-		s.t.Fatal(err)
+		s.tb.Fatal(err)
 	}
 	return l
 }
 
 // Add adds one entry.
-func (s *slapd) Add(dn string, attrs map[string][]string) {
-	s.t.Helper()
+func (s *Server) Add(dn string, attrs map[string][]string) {
+	s.tb.Helper()
 	l := s.admin()
 	defer l.Close()
 	req := ldap.NewAddRequest(dn, nil)
@@ -264,47 +296,38 @@ func (s *slapd) Add(dn string, attrs map[string][]string) {
 		req.Attribute(k, v)
 	}
 	if err := l.Add(req); err != nil {
-		s.t.Fatalf("add %s: %v", dn, err)
+		s.tb.Fatalf("add %s: %v", dn, err)
 	}
 }
 
-// Replace replaces one attribute of an entry.
-func (s *slapd) Replace(dn, attr string, values ...string) {
-	s.t.Helper()
+// Replace replaces one attribute of an entry; no values deletes it.
+func (s *Server) Replace(dn, attr string, values ...string) {
+	s.tb.Helper()
 	l := s.admin()
 	defer l.Close()
 	req := ldap.NewModifyRequest(dn, nil)
 	req.Replace(attr, values)
 	if err := l.Modify(req); err != nil {
-		s.t.Fatalf("modify %s: %v", dn, err)
+		s.tb.Fatalf("modify %s: %v", dn, err)
 	}
 }
 
-func (s *slapd) loadBase() {
-	s.t.Helper()
-	s.Add(suffix, map[string][]string{"objectClass": {"dcObject", "organization"}, "o": {"Contoso"}, "dc": {"contoso"}})
-	s.Add("ou=service,"+suffix, map[string][]string{"objectClass": {"organizationalUnit"}, "ou": {"service"}})
-	s.Add(usersDN, map[string][]string{"objectClass": {"organizationalUnit"}, "ou": {"users"}})
-	s.Add(readerDN, map[string][]string{
-		"objectClass": {"person"}, "cn": {"certgate"}, "sn": {"service"}, "userPassword": {readerPW},
+func (s *Server) loadBase() {
+	s.tb.Helper()
+	s.Add(Suffix, map[string][]string{"objectClass": {"dcObject", "organization"}, "o": {"Contoso"}, "dc": {"contoso"}})
+	s.Add("ou=service,"+Suffix, map[string][]string{"objectClass": {"organizationalUnit"}, "ou": {"service"}})
+	s.Add(UsersDN, map[string][]string{"objectClass": {"organizationalUnit"}, "ou": {"users"}})
+	s.Add(ReaderDN, map[string][]string{
+		"objectClass": {"person"}, "cn": {"certgate"}, "sn": {"service"}, "userPassword": {ReaderPassword},
 	})
 }
 
-// dirUser is one test user, loadable into slapd and writable as users.yaml.
-type dirUser struct {
-	CN        string
-	UPN       string
-	Proxy     []string
-	CertIDs   []string
-	Disabled  bool
-	ValidFrom string // certgateSessionsValidFrom text, "" = none
-}
-
-// AddUser adds u under ou=users with both enabled representations:
-// userAccountControl (512 or 514) and certgateAccountEnabled.
-func (s *slapd) AddUser(u dirUser) string {
-	s.t.Helper()
-	dn := "cn=" + ldap.EscapeDN(u.CN) + "," + usersDN
+// AddUser adds u under [UsersDN] with both enabled representations,
+// userAccountControl (512, or 514 when disabled) and certgateAccountEnabled,
+// and returns its DN.
+func (s *Server) AddUser(u User) string {
+	s.tb.Helper()
+	dn := "cn=" + ldap.EscapeDN(u.CN) + "," + UsersDN
 	attrs := map[string][]string{
 		"objectClass":            {"user"},
 		"cn":                     {u.CN},
@@ -330,4 +353,13 @@ func (s *slapd) AddUser(u dirUser) string {
 	}
 	s.Add(dn, attrs)
 	return dn
+}
+
+// WriteCA writes the certificate of the CA that issued the server's
+// certificate to path as PEM, for a config's caFile.
+func (s *Server) WriteCA(path string) {
+	s.tb.Helper()
+	if err := testpki.WriteCert(path, s.CA.Cert); err != nil {
+		s.tb.Fatal(err)
+	}
 }
