@@ -39,6 +39,9 @@ func NewAdmin(opts AdminOptions) *Admin { return &Admin{opts: opts} }
 // while in-flight requests finish.
 func (a *Admin) SetDraining() { a.draining.Store(true) }
 
+// Draining reports whether SetDraining was called.
+func (a *Admin) Draining() bool { return a.draining.Load() }
+
 // Handler returns the admin mux.
 func (a *Admin) Handler() http.Handler {
 	mux := http.NewServeMux()

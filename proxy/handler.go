@@ -38,6 +38,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if sni := r.TLS.ServerName; sni != "" && !strings.EqualFold(sni, host) {
 		s.metrics.decision(ReasonMisdirected)
 		s.log.Info("decision", "reason", ReasonMisdirected, "sni", sni, "host", host, "remote", r.RemoteAddr)
+		s.rejected(Rejection{Reason: ReasonMisdirected, Remote: r.RemoteAddr})
 		http.Error(w, ReasonMisdirected+": the Host header does not match the TLS server name", http.StatusMisdirectedRequest)
 		return
 	}
@@ -55,19 +56,24 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	cmd := ""
 	if rt.Kind == KindEAS {
 		q, err := eas.ParseQuery(r.URL.RawQuery)
-		if err != nil && r.URL.RawQuery != "" && r.Method != http.MethodOptions {
-			http.Error(w, "bad ActiveSync query: "+err.Error(), http.StatusBadRequest)
-			return
+		if err == nil {
+			// An absent User (the base64 form need not carry one) leaves the
+			// binding as the only identity, which is what the backend gets.
+			err = eas.CheckUser(q, d.Identity.User.UserPrincipalName, d.Identity.User.ProxyAddresses, rt.NetbiosDomain)
 		}
-		cmd = q.Cmd
-		// An absent User (the base64 form need not carry one) leaves the
-		// binding as the only identity, which is what the backend gets.
-		if q.User != "" && !eas.UserMatches(q.User, d.Identity.User.UserPrincipalName, d.Identity.User.ProxyAddresses, rt.NetbiosDomain) {
+		if err != nil {
+			// A query that cannot be read (truncated base64, a User given
+			// twice) cannot be shown to name the bound user, and the backend
+			// might read it differently: refused like a mismatch, whatever
+			// the method, so OPTIONS is no way around the check.
 			s.metrics.decision(ReasonEASUserMismatch)
-			s.log.Info("decision", "reason", ReasonEASUserMismatch, "user", d.Identity.User.UserPrincipalName, "route", rt.Name, "remote", r.RemoteAddr)
+			s.log.Info("decision", "reason", ReasonEASUserMismatch, "user", d.Identity.User.UserPrincipalName,
+				"route", rt.Name, "remote", r.RemoteAddr, "error", err.Error())
+			s.rejected(Rejection{Reason: ReasonEASUserMismatch, User: d.Identity.User.UserPrincipalName, Route: rt.Name, Remote: r.RemoteAddr})
 			http.Error(w, "forbidden: "+ReasonEASUserMismatch, http.StatusForbidden)
 			return
 		}
+		cmd = q.Cmd
 		w = eas.NewHeaderCaseWriter(w)
 	}
 	rs := &requestState{policy: p, route: rt, decision: d}
@@ -79,7 +85,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		// A 59-minute Ping would wreck every latency quantile.
 		s.metrics.upstream(rt.Name, rec.code(), time.Since(start))
 	}
-	if cmd != "" {
+	if rt.Kind == KindEAS {
+		// OPTIONS and Autodiscover count as "none".
 		s.metrics.easRequest(eas.CommandLabel(cmd))
 	}
 }
@@ -169,6 +176,9 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 }
 
 func (s *Server) logDecision(d *Decision, sni, route, remote string) {
+	if !d.OK() {
+		s.rejected(rejectionOf(d, route, remote))
+	}
 	if !s.log.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
@@ -223,6 +233,13 @@ type statusRecorder struct {
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
+	if code == http.StatusContinue {
+		// net/http answers Expect: 100-continue itself when the request
+		// body is first read, which the transport does once the backend
+		// has sent its own 100. ReverseProxy also forwards the backend's
+		// 100, racing the automatic one: the client would get two.
+		return
+	}
 	if r.status == 0 && code >= 200 {
 		r.status = code
 	}

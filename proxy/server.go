@@ -78,6 +78,7 @@ type Server struct {
 	ticketMu   sync.Mutex
 	ticketKeys [][32]byte
 	base       *tls.Config
+	sessions   sessionGuard // session.go: when tickets stop resuming
 }
 
 // NewServer returns a Server; call SetPolicy before Serve.
@@ -160,6 +161,10 @@ func (s *Server) SetPolicy(p *Policy) error {
 		// Go's built-in client verification allows.
 		ClientAuth:       tls.RequireAnyClientCert,
 		VerifyConnection: s.verifyConnection(p),
+		// Tickets carry their issue time, so sessions from before a
+		// revocation of sessions are not resumed (session.go).
+		WrapSession:   s.wrapSession,
+		UnwrapSession: s.unwrapSession,
 	}
 	if p.RejectWithHTTP {
 		c.ClientAuth = tls.RequestClientCert
@@ -199,12 +204,18 @@ func (s *Server) configForClient(chi *tls.ClientHelloInfo) (*tls.Config, error) 
 	if p == nil {
 		return nil, errors.New("certgate: no policy loaded")
 	}
-	return p.tls, nil
+	return s.handshakeConfig(p, chi), nil
 }
 
 // verifyConnection is the handshake gate; it runs on full handshakes and on
 // resumptions alike.
 func (s *Server) verifyConnection(p *Policy) func(tls.ConnectionState) error {
+	return s.verifyConnectionFrom(p, "")
+}
+
+// verifyConnectionFrom is verifyConnection for a client at remote, which
+// the decision log names.
+func (s *Server) verifyConnectionFrom(p *Policy, remote string) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
 		now := s.now()
 		d := p.Decide(context.Background(), cs.PeerCertificates, now, now)
@@ -221,7 +232,12 @@ func (s *Server) verifyConnection(p *Policy) func(tls.ConnectionState) error {
 			result = "rejected"
 			s.metrics.handshake(result)
 			s.metrics.decision(d.Reason)
-			s.logDecision(&d, cs.ServerName, "", "")
+			if len(d.Chain) == 0 && len(cs.PeerCertificates) > 0 {
+				// An unverified chain still names who tried: log the
+				// presented leaf's subject and serial.
+				d.Chain = cs.PeerCertificates[:1]
+			}
+			s.logDecision(&d, cs.ServerName, "", remote)
 			return &handshakeRefusal{reason: d.Reason}
 		}
 		s.metrics.handshake(result)
@@ -272,7 +288,12 @@ func (s *Server) Close() error { return s.http.Close() }
 
 // RevokeSessions closes the user's connections established before
 // validFrom (EAS Ping long polls included) and returns how many it closed.
+// TLS sessions issued before validFrom are no longer resumed, for every
+// user (see [Server.RefuseSessionsIssuedBefore]).
 func (s *Server) RevokeSessions(upn string, validFrom time.Time) int {
+	// Tickets first: a client cut off here reconnects at once and must not
+	// resume.
+	s.RefuseSessionsIssuedBefore(validFrom)
 	return s.conns.closeUser(upn, validFrom)
 }
 
@@ -292,6 +313,7 @@ func (w *serverErrorLog) Write(b []byte) (int, error) {
 			w.s.metrics.handshake("rejected")
 			w.s.metrics.decision(ReasonNoCertificate)
 			w.s.log.Info("decision", "reason", ReasonNoCertificate, "remote", remote)
+			w.s.rejected(Rejection{Reason: ReasonNoCertificate, Remote: remote})
 		default:
 			w.s.metrics.handshake("error")
 			w.s.log.Debug("tls handshake failed", "remote", remote, "error", why)

@@ -46,6 +46,26 @@ type ocspCache struct {
 	mu      sync.RWMutex // held only for map reads and writes, never during I/O
 	entries map[ocspKey]*ocspEntry
 	flights flightGroup[*ocspEntry]
+	// queries counts responder queries by outcome (ocspOutcomes order).
+	queries [len(ocspOutcomes)]atomic.Uint64
+}
+
+// ocspOutcomes are the results of one responder query, as counted by
+// [Checker.OCSPQueries].
+var ocspOutcomes = [...]string{"good", "revoked", "unknown", "error"}
+
+func (o *ocspCache) count(status int, err error) {
+	i := 3
+	switch {
+	case err != nil:
+	case status == ocsp.Good:
+		i = 0
+	case status == ocsp.Revoked:
+		i = 1
+	default:
+		i = 2
+	}
+	o.queries[i].Add(1)
 }
 
 func makeOCSPKey(ski []byte, serial *big.Int) (ocspKey, bool) {
@@ -185,6 +205,11 @@ func (c *Checker) refreshBehind(key ocspKey, e *ocspEntry, leaf, iss *x509.Certi
 func (c *Checker) fetchOCSP(ctx context.Context, key ocspKey, leaf, iss *x509.Certificate, v *caView) (*ocspEntry, error) {
 	return c.ocsp.flights.do(ctx, string(key[:]), func(ctx context.Context) (*ocspEntry, error) {
 		e, err := c.queryOCSP(ctx, leaf, iss, v)
+		if err != nil {
+			c.ocsp.count(0, err)
+		} else {
+			c.ocsp.count(e.status, nil)
+		}
 		now := c.now()
 		if err != nil {
 			var buf [sha1.Size]byte

@@ -124,3 +124,13 @@ func (c *Checker) Ready() error {
 	}
 	return fmt.Errorf("revocation: not ready: %w", errors.Join(errs...))
 }
+
+// OCSPQueries returns how many OCSP responder queries ended in each result
+// (good, revoked, unknown, error) since [New]; every key is present.
+func (c *Checker) OCSPQueries() map[string]uint64 {
+	out := make(map[string]uint64, len(ocspOutcomes))
+	for i, name := range ocspOutcomes {
+		out[name] = c.ocsp.queries[i].Load()
+	}
+	return out
+}

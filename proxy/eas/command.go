@@ -37,8 +37,9 @@ func CommandLabel(cmd string) string {
 }
 
 // IsLongPoll reports whether the request may legitimately be held open by
-// the server for up to an hour (Ping, and Sync with Wait or
-// HeartbeatInterval), so latency histograms can leave it out.
+// the server for up to an hour, so latency histograms can leave it out:
+// every Ping, and every Sync, since a Sync's Wait is in the WBXML body,
+// which the proxy streams without reading.
 func IsLongPoll(q Query) bool {
 	return strings.EqualFold(q.Cmd, "Ping") || strings.EqualFold(q.Cmd, "Sync")
 }
