@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/caddyserver/certmagic"
 	"github.com/certgate/certgate/config"
@@ -30,6 +31,7 @@ type serverCert struct {
 	sum      [32]byte
 	hash     string // certmagic's cache key of the loaded certificate
 	leaf     *x509.Certificate
+	acme     *acmeState // set when the certificate comes from ACME (acme.go)
 }
 
 func newServerCert(storageDir string, log *slog.Logger) *serverCert {
@@ -108,10 +110,14 @@ func firstName(c *x509.Certificate) string {
 	return c.Subject.CommonName
 }
 
-// Leaf returns the certificate in service (for metrics and the status page).
+// Leaf returns the certificate in service (for metrics and the status
+// page), or nil while ACME has not obtained one yet.
 func (s *serverCert) Leaf() *x509.Certificate {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.acme != nil {
+		return acmeLeaf(s.cache, s.acme.domains[0], time.Now())
+	}
 	return s.leaf
 }
 
