@@ -1,8 +1,13 @@
 package main
 
 import (
+	"encoding/hex"
+	"runtime"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/certgate/certgate/proxy"
 	"github.com/certgate/certgate/revocation"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -48,11 +53,22 @@ func (c *revocationCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.thisUpdate, prometheus.GaugeValue, unix(s.ThisUpdate), s.IssuerSKI)
 		ch <- prometheus.MustNewConstMetric(c.nextUpdate, prometheus.GaugeValue, unix(s.NextUpdate), s.IssuerSKI)
 		ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, unix(s.LastSuccess), s.IssuerSKI)
+		// Every kind is exposed, zeros included, so that rate() and
+		// increase() see the first failure instead of a series appearing.
+		for _, kind := range fetchErrorKinds {
+			ch <- prometheus.MustNewConstMetric(c.fetchErrors, prometheus.CounterValue, float64(s.FetchErrors[kind]), s.IssuerSKI, kind)
+		}
 		for kind, n := range s.FetchErrors {
-			ch <- prometheus.MustNewConstMetric(c.fetchErrors, prometheus.CounterValue, float64(n), s.IssuerSKI, kind)
+			if !slices.Contains(fetchErrorKinds, kind) {
+				ch <- prometheus.MustNewConstMetric(c.fetchErrors, prometheus.CounterValue, float64(n), s.IssuerSKI, kind)
+			}
 		}
 	}
 }
+
+var fetchErrorKinds = []string{revocation.KindHTTP, revocation.KindTimeout, revocation.KindSize, revocation.KindParse,
+	revocation.KindSignature, revocation.KindRollback, revocation.KindExpired, revocation.KindFuture,
+	revocation.KindExtension, revocation.KindIO}
 
 func unix(t time.Time) float64 {
 	if t.IsZero() {
@@ -61,64 +77,177 @@ func unix(t time.Time) float64 {
 	return float64(t.UnixNano()) / 1e9
 }
 
-// statusDoc is /status.json.
+// opsCollector exposes what an operator alerts on besides CRLs: the build,
+// certificate expiry of the server and of every trusted CA, and OCSP query
+// outcomes. Like revocationCollector it reads the live state at scrape time,
+// so a reload needs no bookkeeping here.
+type opsCollector struct {
+	inst       *instance
+	buildInfo  *prometheus.Desc
+	serverCert *prometheus.Desc
+	caCert     *prometheus.Desc
+	ocsp       *prometheus.Desc
+}
+
+func newOpsCollector(inst *instance) *opsCollector {
+	return &opsCollector{
+		inst:       inst,
+		buildInfo:  prometheus.NewDesc("certgate_build_info", "Always 1; the labels say which certgate is running.", []string{"version", "goversion", "commit"}, nil),
+		serverCert: prometheus.NewDesc("certgate_server_cert_not_after_timestamp_seconds", "notAfter of the server certificate in service, by its first name.", []string{"name"}, nil),
+		caCert:     prometheus.NewDesc("certgate_ca_not_after_timestamp_seconds", "notAfter of each trusted CA certificate, by its SKI (hex, as issuer_ski of the CRL series) and type.", []string{"issuer_ski", "type"}, nil),
+		ocsp:       prometheus.NewDesc("certgate_ocsp_checks_total", "OCSP responder queries for client certificates by result (good, revoked, unknown, error).", []string{"result"}, nil),
+	}
+}
+
+func (c *opsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.buildInfo
+	ch <- c.serverCert
+	ch <- c.caCert
+	ch <- c.ocsp
+}
+
+func (c *opsCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(c.buildInfo, prometheus.GaugeValue, 1, version, runtime.Version(), buildCommit())
+	if c.inst.cert != nil {
+		if leaf := c.inst.cert.Leaf(); leaf != nil {
+			ch <- prometheus.MustNewConstMetric(c.serverCert, prometheus.GaugeValue, unix(leaf.NotAfter), firstName(leaf))
+		}
+	}
+	if b := c.inst.built(); b != nil {
+		seen := map[string]bool{}
+		for _, ca := range b.store.CAs() {
+			ski := hex.EncodeToString(ca.SKI())
+			if seen[ski] {
+				continue // one series per key, even if a CA is listed twice
+			}
+			seen[ski] = true
+			ch <- prometheus.MustNewConstMetric(c.caCert, prometheus.GaugeValue, unix(ca.Cert.NotAfter), ski, string(ca.Type))
+		}
+	}
+	if c.inst.rev != nil {
+		for result, n := range c.inst.rev.OCSPQueries() {
+			ch <- prometheus.MustNewConstMetric(c.ocsp, prometheus.CounterValue, float64(n), result)
+		}
+	}
+}
+
+// statusDoc is /status.json and the data of the /status page.
 type statusDoc struct {
-	Version   string                    `json:"version"`
-	Config    string                    `json:"config"`
-	Ready     bool                      `json:"ready"`
-	NotReady  string                    `json:"notReady,omitempty"`
-	ServerTLS *certInfo                 `json:"serverCertificate,omitempty"`
-	CAs       []caInfo                  `json:"trustedCertificateAuthorities"`
-	CRLs      []revocation.SourceStatus `json:"crls"`
-	Routes    []map[string]string       `json:"routes"`
-	Time      time.Time                 `json:"time"`
-	Extra     map[string]any            `json:"extra,omitempty"`
+	Version    string                    `json:"version"`
+	GoVersion  string                    `json:"goVersion"`
+	Commit     string                    `json:"commit"`
+	Config     string                    `json:"config"`
+	Ready      bool                      `json:"ready"`
+	NotReady   string                    `json:"notReady,omitempty"`
+	Draining   bool                      `json:"draining,omitempty"`
+	LastReload *reloadEvent              `json:"lastReload,omitempty"`
+	ServerTLS  *certInfo                 `json:"serverCertificate,omitempty"`
+	CAs        []caInfo                  `json:"trustedCertificateAuthorities"`
+	CRLs       []revocation.SourceStatus `json:"crls"`
+	OCSP       map[string]uint64         `json:"ocspQueries"`
+	Routes     []map[string]string       `json:"routes"`
+	// Rejections are the last refused clients, newest first; ByReason
+	// counts them per reason code, most frequent first.
+	Rejections []proxy.Rejection `json:"recentRejections"`
+	ByReason   []reasonCount     `json:"recentRejectionsByReason"`
+	Time       time.Time         `json:"time"`
 }
 
 type certInfo struct {
-	Subject  string    `json:"subject"`
-	Names    []string  `json:"names,omitempty"`
-	NotAfter time.Time `json:"notAfter"`
+	Subject   string    `json:"subject"`
+	Issuer    string    `json:"issuer"`
+	Names     []string  `json:"names,omitempty"`
+	Serial    string    `json:"serial"`
+	NotBefore time.Time `json:"notBefore"`
+	NotAfter  time.Time `json:"notAfter"`
 }
 
 type caInfo struct {
-	Type     string    `json:"type"`
-	Subject  string    `json:"subject"`
-	SKI      string    `json:"ski"`
-	NotAfter time.Time `json:"notAfter"`
-	CRL      string    `json:"crl,omitempty"`
-	DeltaCRL string    `json:"deltaCrl,omitempty"`
-	Exempt   bool      `json:"crlExempt,omitempty"`
+	Type      string    `json:"type"`
+	Subject   string    `json:"subject"`
+	SKI       string    `json:"ski"`
+	NotBefore time.Time `json:"notBefore"`
+	NotAfter  time.Time `json:"notAfter"`
+	CRL       string    `json:"crl,omitempty"`
+	DeltaCRL  string    `json:"deltaCrl,omitempty"`
+	Exempt    bool      `json:"crlExempt,omitempty"`
 }
 
-func (inst *instance) status() any {
+type reasonCount struct {
+	Reason string    `json:"reason"`
+	Count  int       `json:"count"`
+	Last   time.Time `json:"last"`
+}
+
+// reloadEvent is the outcome of the last reload, shown on the status page
+// so that an operator sees a broken file without reading the log.
+type reloadEvent struct {
+	Time    time.Time `json:"time"`
+	Trigger string    `json:"trigger"`
+	OK      bool      `json:"ok"`
+	Error   string    `json:"error,omitempty"`
+}
+
+// built returns the state in force.
+func (inst *instance) built() *built {
 	inst.mu.Lock()
-	b := inst.current
-	inst.mu.Unlock()
-	doc := statusDoc{Version: version, Config: inst.cfgPath, Time: time.Now().UTC(), CRLs: inst.rev.Status()}
+	defer inst.mu.Unlock()
+	return inst.current
+}
+
+func (inst *instance) status() any { return inst.statusDoc() }
+
+func (inst *instance) statusDoc() statusDoc {
+	b := inst.built()
+	now := time.Now()
+	if inst.now != nil {
+		now = inst.now()
+	}
+	doc := statusDoc{Version: version, GoVersion: runtime.Version(), Commit: buildCommit(), Config: inst.cfgPath,
+		Time: now.UTC(), CRLs: inst.rev.Status(), OCSP: inst.rev.OCSPQueries(), LastReload: inst.lastReload.Load()}
 	if err := inst.ready(); err != nil {
 		doc.NotReady = err.Error()
 	} else {
 		doc.Ready = true
 	}
+	doc.Draining = inst.admin != nil && inst.admin.Draining()
 	if leaf := inst.cert.Leaf(); leaf != nil {
-		doc.ServerTLS = &certInfo{Subject: leaf.Subject.String(), Names: leaf.DNSNames, NotAfter: leaf.NotAfter}
+		doc.ServerTLS = &certInfo{Subject: leaf.Subject.String(), Issuer: leaf.Issuer.String(), Names: leaf.DNSNames,
+			Serial: hexUpper(leaf.SerialNumber.Bytes()), NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter}
 	}
 	for _, ca := range b.store.CAs() {
 		doc.CAs = append(doc.CAs, caInfo{Type: string(ca.Type), Subject: ca.Cert.Subject.String(), SKI: hexUpper(ca.SKI()),
-			NotAfter: ca.Cert.NotAfter, CRL: ca.CRLURL, DeltaCRL: ca.DeltaCRLURL, Exempt: ca.CRLExempt})
+			NotBefore: ca.Cert.NotBefore, NotAfter: ca.Cert.NotAfter, CRL: ca.CRLURL, DeltaCRL: ca.DeltaCRLURL, Exempt: ca.CRLExempt})
 	}
 	for _, r := range b.cfg.Routes {
 		doc.Routes = append(doc.Routes, map[string]string{"name": r.Name, "kind": string(r.Kind), "host": r.Host, "pathPrefix": r.PathPrefix, "backend": r.Backend})
 	}
+	doc.Rejections = inst.srv.RecentRejections()
+	doc.ByReason = countReasons(doc.Rejections)
 	return doc
 }
 
-func hexUpper(b []byte) string {
-	const digits = "0123456789ABCDEF"
-	out := make([]byte, 2*len(b))
-	for i, c := range b {
-		out[2*i], out[2*i+1] = digits[c>>4], digits[c&15]
+// countReasons groups refusals (newest first) by reason, most frequent
+// first and then by name, so the page is stable between refreshes.
+func countReasons(rs []proxy.Rejection) []reasonCount {
+	idx := map[string]int{}
+	var out []reasonCount
+	for _, r := range rs {
+		i, ok := idx[r.Reason]
+		if !ok {
+			i = len(out)
+			idx[r.Reason] = i
+			out = append(out, reasonCount{Reason: r.Reason, Last: r.Time})
+		}
+		out[i].Count++
 	}
-	return string(out)
+	slices.SortStableFunc(out, func(a, b reasonCount) int {
+		if a.Count != b.Count {
+			return b.Count - a.Count
+		}
+		return strings.Compare(a.Reason, b.Reason)
+	})
+	return out
 }
+
+func hexUpper(b []byte) string { return strings.ToUpper(hex.EncodeToString(b)) }
