@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/certgate/certgate/config"
 	"github.com/certgate/certgate/proxy"
@@ -40,6 +41,13 @@ func (b *built) close() {
 // build turns a loaded config into a policy; rev is the revocation checker
 // the policy consults (nil: none, for `validate`).
 func build(cfg *config.Config, rev *revocation.Checker, log *slog.Logger) (*built, error) {
+	return buildAt(cfg, rev, log, nil)
+}
+
+// buildAt is build with the clock an LDAP directory ages its cache and its
+// staleness window by (nil: time.Now), so tests can move past cacheTTL and
+// maxStale instead of waiting.
+func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now func() time.Time) (*built, error) {
 	b := &built{cfg: cfg}
 	cas := make([]trust.CA, 0, len(cfg.CAs))
 	for _, c := range cfg.CAs {
@@ -87,7 +95,7 @@ func build(cfg *config.Config, rev *revocation.Checker, log *slog.Logger) (*buil
 			}
 			b.users, b.dir = users, users
 		case d.LDAP != nil:
-			l, err := buildLDAP(cfg, d.LDAP, log)
+			l, err := buildLDAP(cfg, d.LDAP, log, now)
 			if err != nil {
 				return nil, err
 			}
@@ -153,7 +161,7 @@ func build(cfg *config.Config, rev *revocation.Checker, log *slog.Logger) (*buil
 	return b, nil
 }
 
-func buildLDAP(cfg *config.Config, l *config.LDAP, log *slog.Logger) (*ldapdir.Directory, error) {
+func buildLDAP(cfg *config.Config, l *config.LDAP, log *slog.Logger, now func() time.Time) (*ldapdir.Directory, error) {
 	o := ldapdir.Options{
 		URL:         l.URL,
 		StartTLS:    l.StartTLS,
@@ -167,6 +175,7 @@ func buildLDAP(cfg *config.Config, l *config.LDAP, log *slog.Logger) (*ldapdir.D
 		MaxStale:    l.MaxStale.Duration,
 		PoolSize:    l.PoolSize,
 		Logger:      log.With("component", "ldap"),
+		Now:         now,
 		Attributes: ldapdir.Attributes{
 			UserPrincipalName:  l.Attributes.UserPrincipalName,
 			ProxyAddresses:     l.Attributes.ProxyAddresses,

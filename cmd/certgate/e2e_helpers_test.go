@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/certgate/certgate/internal/testpki"
 )
@@ -79,6 +80,19 @@ type envConfig struct {
 	caYAML     string // replaces the CA list
 	routes     string // replaces the routes section
 	users      string // users.yaml content
+
+	// now is instanceOptions.now; nil = time.Now.
+	now func() time.Time
+	// readyzGrace is instanceOptions.readyzGrace; nil = sleep.
+	readyzGrace func(time.Duration)
+	// beforeStart runs once the PKI and files exist and before certgate
+	// starts (to publish CRLs signed by e.root and e.inter, say).
+	beforeStart func(e *env)
+
+	// serverTLS replaces the body of the serverTLS section (indented two
+	// spaces); challengeMaxVersion is instanceOptions.challengeMaxVersion.
+	serverTLS           string
+	challengeMaxVersion uint16
 }
 
 const defaultUsers = `users:
@@ -105,7 +119,10 @@ func newEnv(t *testing.T, ec envConfig) *env {
 	must(t, os.WriteFile(filepath.Join(e.dir, "users.yaml"), []byte(ec.users), 0o644))
 	e.backend = newRecorder(t)
 	e.writeConfig(ec)
-	inst, err := startFromConfig(context.Background(), filepath.Join(e.dir, "certgate.yaml"), e.logs, instanceOptions{})
+	if ec.beforeStart != nil {
+		ec.beforeStart(e)
+	}
+	inst, err := startFromConfig(context.Background(), filepath.Join(e.dir, "certgate.yaml"), e.logs, instanceOptions{now: ec.now, challengeMaxVersion: ec.challengeMaxVersion, readyzGrace: ec.readyzGrace})
 	if err != nil {
 		t.Fatalf("start: %v\nlogs:\n%s", err, e.logs)
 	}
@@ -146,14 +163,16 @@ func (e *env) writeConfig(ec envConfig) {
 	if reject == "" {
 		reject = "handshake"
 	}
+	serverTLS := ec.serverTLS
+	if serverTLS == "" {
+		serverTLS = "  certFile: tls/server.pem\n  keyFile: tls/server-key.pem\n"
+	}
 	cfg := fmt.Sprintf(`# test config
 listen: "127.0.0.1:0"
 admin:
   listen: "127.0.0.1:0"
 serverTLS:
-  certFile: tls/server.pem
-  keyFile: tls/server-key.pem
-clientAuth:
+%sclientAuth:
   rejectWith: %s
 trustedCertificateAuthorities:
 %sidentity:
@@ -163,7 +182,7 @@ trustedCertificateAuthorities:
   level: debug
 reload:
   pollInterval: 100ms
-%s`, reject, cas, identity, routes, ec.extraYAML)
+%s`, serverTLS, reject, cas, identity, routes, ec.extraYAML)
 	must(e.t, os.WriteFile(filepath.Join(e.dir, "certgate.yaml"), []byte(cfg), 0o644))
 }
 

@@ -22,6 +22,10 @@ Usage:
   certgate validate --config F                load and check the config without serving
   certgate ca list|add|remove|set --config F  manage the trusted CAs in the config file
   certgate user revoke-sessions --config F USER [--at T]
+  certgate health [--url http://127.0.0.1:9090/healthz]
+                                              exit 0 when the admin endpoint answers 200 (container health checks)
+  certgate tickets new (--file F | --config C) [--keep N]
+                                              create or rotate the fleet's session-ticket key file
   certgate version
 `
 
@@ -81,6 +85,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCA(ctx, rest, stdout, stderr)
 	case "user":
 		return runUser(ctx, rest, stdout, stderr)
+	case "health":
+		return runHealth(ctx, rest, stdout, stderr)
+	case "tickets":
+		return runTickets(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		return runVersion(stdout)
 	case "help", "--help", "-h":

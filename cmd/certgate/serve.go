@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,12 +16,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/certgate/certgate/config"
 	"github.com/certgate/certgate/proxy"
 	"github.com/certgate/certgate/revocation"
+	"github.com/certgate/certgate/trust"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -38,12 +41,24 @@ func configPath(flagValue string) string {
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cfgFlag := fs.String("config", "", "config file (default $CERTGATE_CONFIG, then certgate.yaml)")
+	level := fs.String("log-level", "", "debug, info, warn or error (overrides logging.level)")
+	format := fs.String("log-format", "", "json or text (overrides logging.format)")
 	if pos, err := parseFlags(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		return usageErr("serve takes no arguments, got %q", pos[0])
 	}
-	inst, err := startFromConfig(ctx, configPath(*cfgFlag), stderr, instanceOptions{})
+	switch config.LogLevel(*level) {
+	case "", config.LevelDebug, config.LevelInfo, config.LevelWarn, config.LevelError:
+	default:
+		return usageErr("--log-level must be debug, info, warn or error, got %q", *level)
+	}
+	switch config.LogFormat(*format) {
+	case "", config.LogJSON, config.LogText:
+	default:
+		return usageErr("--log-format must be json or text, got %q", *format)
+	}
+	inst, err := startFromConfig(ctx, configPath(*cfgFlag), stderr, instanceOptions{logLevel: *level, logFormat: *format})
 	if err != nil {
 		return err
 	}
@@ -54,6 +69,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 type instanceOptions struct {
 	// now overrides the clock (tests).
 	now func() time.Time
+	// readyzGrace replaces the sleep between failing /readyz and closing
+	// the listener (tests hold the drain there to observe it).
+	readyzGrace func(time.Duration)
+	// logLevel and logFormat override logging.level and logging.format
+	// (serve's --log-level and --log-format).
+	logLevel, logFormat string
+	// challengeMaxVersion caps the TLS-ALPN-01 answer's TLS version, so a
+	// test's validator can be made to speak TLS 1.2 (tests).
+	challengeMaxVersion uint16
 }
 
 // instance is one running certgate: proxy, admin listener, revocation
@@ -71,7 +95,13 @@ type instance struct {
 	ln       net.Listener
 	adminLn  net.Listener
 	cancel   context.CancelFunc
+	now      func() time.Time // instanceOptions.now, kept for reloads
 	wg       sync.WaitGroup
+
+	// readyzGrace waits out shutdown.readyzGrace (instanceOptions).
+	readyzGrace func(time.Duration)
+	lastReload  atomic.Pointer[reloadEvent] // for the status page
+	closeOnce   sync.Once
 
 	mu      sync.Mutex // serialises reloads
 	current *built
@@ -110,9 +140,18 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 	if err != nil {
 		return nil, err
 	}
+	if opts.logLevel != "" {
+		cfg.Logging.Level = config.LogLevel(opts.logLevel)
+	}
+	if opts.logFormat != "" {
+		cfg.Logging.Format = config.LogFormat(opts.logFormat)
+	}
 	log := newLogger(cfg, logOut)
 	ctx, cancel := context.WithCancel(ctx)
-	inst := &instance{log: log, cfgPath: path, cancel: cancel}
+	inst := &instance{log: log, cfgPath: path, cancel: cancel, now: opts.now, readyzGrace: opts.readyzGrace}
+	if inst.readyzGrace == nil {
+		inst.readyzGrace = time.Sleep
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -132,13 +171,13 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 	metrics := proxy.NewMetrics(inst.reg)
 
 	inst.rev = newRevocation(cfg, log, opts.now)
-	b, err := build(cfg, inst.rev, log)
+	b, err := buildAt(cfg, inst.rev, log, opts.now)
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}
 	inst.current = b
 	inst.rev.SetSources(b.sources)
-	inst.reg.MustRegister(newRevocationCollector(inst.rev))
+	inst.reg.MustRegister(newRevocationCollector(inst.rev), newOpsCollector(inst))
 	// Fetch every CRL once before taking traffic, as nginx reads its CRL
 	// files at start; a CRL server that is down delays the start by at most
 	// the fetch timeout, and the cache dir and onUnavailable decide the rest.
@@ -148,19 +187,27 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 	}
 	cancelFetch()
 
-	inst.cert = newServerCert(storageDir(cfg), log)
-	if cfg.ServerTLS.ACME != nil {
-		return nil, usageErr("%s: serverTLS.acme is not supported by this build yet; use certFile and keyFile", cfg.File)
-	}
-	if _, err := inst.cert.loadFiles(ctx, cfg.Path(cfg.ServerTLS.CertFile), cfg.Path(cfg.ServerTLS.KeyFile)); err != nil {
-		return nil, &exitError{code: 2, err: fmt.Errorf("%s: %w", cfg.File, err)}
+	var challenge *tls.Config
+	if a := cfg.ServerTLS.ACME; a != nil {
+		inst.cert = newServerCert(cfg.Path(a.Storage), log)
+		if err := inst.cert.useACME(cfg); err != nil {
+			return nil, &exitError{code: 2, err: fmt.Errorf("%s: %w", cfg.File, err)}
+		}
+		challenge = inst.cert.challengeConfig(cfg.ServerTLS.TLSMinVersion(), opts.challengeMaxVersion)
+	} else {
+		inst.cert = newServerCert(storageDir(cfg), log)
+		if _, err := inst.cert.loadFiles(ctx, cfg.Path(cfg.ServerTLS.CertFile), cfg.Path(cfg.ServerTLS.KeyFile)); err != nil {
+			return nil, &exitError{code: 2, err: fmt.Errorf("%s: %w", cfg.File, err)}
+		}
 	}
 
 	inst.srv = proxy.NewServer(proxy.Options{
 		Logger:         log,
 		Metrics:        metrics,
 		GetCertificate: inst.cert.GetCertificate,
-		Now:            opts.now,
+		// Answers TLS-ALPN-01 validators (nil without ACME).
+		ChallengeConfig: challenge,
+		Now:             opts.now,
 		Limits: proxy.Limits{
 			ReadHeaderTimeout:    minPositive(cfg.Limits.ReadHeaderTimeout.Duration, cfg.Limits.HandshakeTimeout.Duration),
 			IdleTimeout:          cfg.Limits.IdleTimeout.Duration,
@@ -172,8 +219,24 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 	if err := inst.srv.SetPolicy(b.policy); err != nil {
 		return nil, err
 	}
+	if keys, err := ticketKeysFor(nil, cfg); err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("%s: %w", cfg.File, err)}
+	} else if keys != nil {
+		inst.srv.SetSessionTicketKeys(keys)
+	}
+	// Shared ticket keys outlive the process: a session from before a
+	// revocation already on file must not resume after a restart either.
+	if b.users != nil {
+		for _, u := range b.users.Users() {
+			inst.srv.RefuseSessionsIssuedBefore(u.SessionsValidFrom)
+		}
+	}
 	if inst.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	// ACME starts once the listener exists: the listener answers the challenge.
+	if err := inst.cert.manageACME(ctx, inst.ln.Addr()); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.File, err)
 	}
 	if cfg.Admin.Enabled() {
 		if inst.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
@@ -184,6 +247,7 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 		Gatherer:    inst.reg,
 		Ready:       inst.ready,
 		Status:      inst.status,
+		StatusPage:  inst.statusPage(),
 		RefreshCRLs: inst.rev.RefreshNow,
 	})
 	inst.hashes = inst.watchedHashes(cfg)
@@ -257,6 +321,9 @@ func (inst *instance) adminAddr() string {
 func (inst *instance) ready() error {
 	var errs []error
 	if err := inst.rev.Ready(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := inst.cert.ready(); err != nil {
 		errs = append(errs, err)
 	}
 	inst.mu.Lock()
@@ -349,16 +416,28 @@ func diffHashes(old, cur map[string][32]byte) string {
 func (inst *instance) reload(ctx context.Context, why string) error {
 	inst.mu.Lock()
 	defer inst.mu.Unlock()
+	// Hash before reading: a file that changes while it is loaded (a cert
+	// written before its key) then differs at the next poll and is loaded
+	// again, instead of the half-written state being taken as seen.
+	pre := inst.watchedHashes(inst.current.cfg)
 	cfg, err := config.Load(inst.cfgPath)
 	if err == nil {
 		var b *built
-		b, err = build(cfg, inst.rev, inst.log)
+		b, err = buildAt(cfg, inst.rev, inst.log, inst.now)
 		if err == nil {
-			if cfg.ServerTLS.CertFile != "" {
+			var keys [][32]byte
+			err = checkServerTLSReload(inst.current.cfg, cfg)
+			if err == nil {
+				keys, err = ticketKeysFor(inst.current.cfg, cfg)
+			}
+			if err == nil && cfg.ServerTLS.CertFile != "" {
 				_, err = inst.cert.loadFiles(ctx, cfg.Path(cfg.ServerTLS.CertFile), cfg.Path(cfg.ServerTLS.KeyFile))
 			}
 			if err == nil {
 				err = inst.srv.SetPolicy(b.policy)
+			}
+			if err == nil && keys != nil {
+				inst.srv.SetSessionTicketKeys(keys)
 			}
 			if err != nil {
 				b.close()
@@ -373,14 +452,21 @@ func (inst *instance) reload(ctx context.Context, why string) error {
 			}
 		}
 	}
-	// Hash what was read even on failure, so one broken file is reported
+	// Keep the hashes even on failure, so one broken file is reported
 	// once rather than at every poll.
-	inst.hashes = inst.watchedHashes(inst.current.cfg)
+	inst.hashes = pre
 	if cfg != nil {
 		for f, h := range inst.watchedHashes(cfg) {
-			inst.hashes[f] = h
+			if _, ok := pre[f]; !ok {
+				inst.hashes[f] = h
+			}
 		}
 	}
+	ev := &reloadEvent{Time: time.Now().UTC(), Trigger: why, OK: err == nil}
+	if err != nil {
+		ev.Error = err.Error()
+	}
+	inst.lastReload.Store(ev)
 	if err != nil {
 		inst.reloads.WithLabelValues("error").Inc()
 		inst.log.Error("reload failed; the previous configuration keeps serving", "trigger", why, "error", err)
@@ -403,6 +489,7 @@ func (inst *instance) revokeChangedSessions(old, cur *built) {
 			before[strings.ToLower(u.UserPrincipalName)] = u.SessionsValidFrom
 		}
 	}
+	var latest time.Time
 	for _, u := range cur.users.Users() {
 		vf := u.SessionsValidFrom
 		if vf.IsZero() || !vf.After(before[strings.ToLower(u.UserPrincipalName)]) {
@@ -410,6 +497,20 @@ func (inst *instance) revokeChangedSessions(old, cur *built) {
 		}
 		n := inst.srv.RevokeSessions(u.UserPrincipalName, vf)
 		inst.log.Info("sessions revoked", "user", u.UserPrincipalName, "valid_from", vf.UTC().Format(time.RFC3339), "closed_connections", n)
+		if vf.After(latest) {
+			latest = vf
+		}
+	}
+	// The user is refused until a CRL published after the revocation is in
+	// force (SPEC step 4): ask for one now rather than when the user next
+	// knocks. The directory does not say which CA issued the user's
+	// certificates, so every CA with a CRL is asked.
+	if !latest.IsZero() {
+		for _, src := range cur.sources {
+			if src.CRLURL != "" && !src.Exempt {
+				inst.rev.RequestFresh(trust.SubjectKeyID(src.Issuer), latest)
+			}
+		}
 	}
 }
 
@@ -421,7 +522,7 @@ func (inst *instance) shutdown() error {
 	cfg := inst.current.cfg
 	inst.mu.Unlock()
 	if g := cfg.Shutdown.ReadyzGrace.Duration; g > 0 {
-		time.Sleep(g) // let the balancer see /readyz fail before the listener closes
+		inst.readyzGrace(g) // let the balancer see /readyz fail before the listener closes
 	}
 	drain := cfg.Shutdown.DrainTimeout.Duration
 	if drain <= 0 {
@@ -435,7 +536,11 @@ func (inst *instance) shutdown() error {
 	return nil
 }
 
-func (inst *instance) close() {
+// close stops everything at once; it may be called more than once (after
+// shutdown, by a test's cleanup).
+func (inst *instance) close() { inst.closeOnce.Do(inst.closeNow) }
+
+func (inst *instance) closeNow() {
 	if inst.cancel != nil {
 		inst.cancel()
 	}
