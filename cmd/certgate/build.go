@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -30,10 +31,17 @@ type built struct {
 	dir     trust.Directory
 	users   *trust.FileDirectory // nil unless the directory is a file
 	ldap    *ldapdir.Directory   // nil unless the directory is LDAP
+	// ldapKey identifies the LDAP settings, CA file and password, so a
+	// reload that leaves them alone keeps the directory and its cache.
+	ldapKey [32]byte
+	// ldapBorrowed: ldap belongs to the state in service until this one
+	// replaces it, so a failed reload must not close it.
+	ldapBorrowed bool
+	bindings     []trust.Binding
 }
 
 func (b *built) close() {
-	if b.ldap != nil {
+	if b.ldap != nil && !b.ldapBorrowed {
 		b.ldap.Close()
 	}
 }
@@ -95,17 +103,18 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 			}
 			b.users, b.dir = users, users
 		case d.LDAP != nil:
-			l, err := buildLDAP(cfg, d.LDAP, log, now)
+			l, key, err := buildLDAP(cfg, d.LDAP, log, now)
 			if err != nil {
 				return nil, err
 			}
-			b.ldap, b.dir = l, l
+			b.ldap, b.dir, b.ldapKey = l, l, key
 		}
 	}
 	bindings := make([]trust.Binding, 0, len(cfg.Identity.Bindings))
 	for _, bd := range cfg.Identity.Bindings {
 		bindings = append(bindings, trust.Binding{Field: trust.Field(bd.CertificateField), Attribute: trust.Attribute(bd.UserAttribute)})
 	}
+	b.bindings = bindings
 
 	routes := make([]*proxy.Route, 0, len(cfg.Routes))
 	for _, r := range cfg.Routes {
@@ -161,7 +170,10 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 	return b, nil
 }
 
-func buildLDAP(cfg *config.Config, l *config.LDAP, log *slog.Logger, now func() time.Time) (*ldapdir.Directory, error) {
+func buildLDAP(cfg *config.Config, l *config.LDAP, log *slog.Logger, now func() time.Time) (*ldapdir.Directory, [32]byte, error) {
+	var key [32]byte
+	h := sha256.New()
+	fmt.Fprintf(h, "%+v\x00", *l)
 	o := ldapdir.Options{
 		URL:         l.URL,
 		StartTLS:    l.StartTLS,
@@ -188,29 +200,46 @@ func buildLDAP(cfg *config.Config, l *config.LDAP, log *slog.Logger, now func() 
 	if l.CAFile != "" {
 		pool, err := loadPool(cfg.Path(l.CAFile))
 		if err != nil {
-			return nil, fmt.Errorf("%s: identity.directory.ldap.caFile: %w", cfg.File, err)
+			return nil, key, fmt.Errorf("%s: identity.directory.ldap.caFile: %w", cfg.File, err)
 		}
 		o.RootCAs = pool
+		caPEM, _ := os.ReadFile(cfg.Path(l.CAFile))
+		h.Write(caPEM)
 	}
 	switch {
 	case l.PasswordFile != "":
 		pw, err := os.ReadFile(cfg.Path(l.PasswordFile))
 		if err != nil {
-			return nil, fmt.Errorf("%s: identity.directory.ldap.passwordFile: %w", cfg.File, err)
+			return nil, key, fmt.Errorf("%s: identity.directory.ldap.passwordFile: %w", cfg.File, err)
 		}
 		o.Password = strings.TrimRight(string(pw), "\r\n")
 	case l.PasswordEnv != "":
 		pw, ok := os.LookupEnv(l.PasswordEnv)
 		if !ok {
-			return nil, fmt.Errorf("%s: identity.directory.ldap.passwordEnv: $%s is not set", cfg.File, l.PasswordEnv)
+			return nil, key, fmt.Errorf("%s: identity.directory.ldap.passwordEnv: $%s is not set", cfg.File, l.PasswordEnv)
 		}
 		o.Password = pw
 	}
+	h.Write([]byte{0})
+	h.Write([]byte(o.Password))
+	h.Sum(key[:0])
 	d, err := ldapdir.New(o)
 	if err != nil {
-		return nil, fmt.Errorf("%s: identity.directory.ldap: %w", cfg.File, err)
+		return nil, key, fmt.Errorf("%s: identity.directory.ldap: %w", cfg.File, err)
 	}
-	return d, nil
+	return d, key, nil
+}
+
+// keepDirectory makes b use prev's LDAP directory when the LDAP settings did
+// not change, so a reload keeps its cache: rebuilding it while the server is
+// down would refuse every cached user at once.
+func keepDirectory(prev, b *built) {
+	if prev == nil || prev.ldap == nil || b.ldap == nil || prev.ldapKey != b.ldapKey {
+		return
+	}
+	b.ldap.Close()
+	b.ldap, b.dir, b.ldapBorrowed = prev.ldap, prev.ldap, true
+	b.policy.Binder = trust.NewBinder(b.bindings, prev.ldap)
 }
 
 // resolveURL makes a relative file:// CRL URL relative to the config's

@@ -277,6 +277,11 @@ func TestServeLDAPOutage(t *testing.T) {
 	expect("down, within maxStale", bob, bobKey, 403, "directory_unavailable")
 	ready("down, within maxStale", 200)
 
+	// A reload that leaves the LDAP settings alone keeps the directory and
+	// its cache: rebuilding it now would refuse alice at once.
+	must(t, e.inst.reload(t.Context(), "test"))
+	expect("down, after a reload", alice, aliceKey, 200, "hello alice@contoso.com")
+
 	clock.Advance(7 * time.Minute) // 12m: past TTL+maxStale for both answers
 	expect("down, past maxStale", alice, aliceKey, 403, "directory_unavailable")
 	expect("down, past maxStale", mallory, malloryKey, 403, "directory_unavailable")

@@ -425,6 +425,7 @@ func (inst *instance) reload(ctx context.Context, why string) error {
 		var b *built
 		b, err = buildAt(cfg, inst.rev, inst.log, inst.now)
 		if err == nil {
+			keepDirectory(inst.current, b)
 			var keys [][32]byte
 			err = checkServerTLSReload(inst.current.cfg, cfg)
 			if err == nil {
@@ -443,6 +444,7 @@ func (inst *instance) reload(ctx context.Context, why string) error {
 				b.close()
 			} else {
 				old := inst.current
+				b.ldapBorrowed = false // b owns the directory from now on
 				inst.current = b
 				inst.rev.SetSources(b.sources)
 				inst.revokeChangedSessions(old, b)
