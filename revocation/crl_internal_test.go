@@ -372,3 +372,28 @@ func TestKeyHashSKIIsMethodOne(t *testing.T) {
 		t.Fatalf("computed SKI %x, want %x", got, ca.Cert.SubjectKeyId)
 	}
 }
+
+// FuzzSkipTime: the hand-written date check accepts exactly what the full
+// parse accepts, and consumes the same bytes.
+func FuzzSkipTime(f *testing.F) {
+	for _, s := range []string{"261125101500Z", "20261125101500Z", "260230101500Z", "240229000000Z", "230229000000Z", "991231235959Z", "000101000000Z", "261125106000Z", "2611251015Z", "19000229000000Z", "20000229000000Z"} {
+		f.Add(byte(0x17), []byte(s))
+		f.Add(byte(0x18), []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, tag byte, v []byte) {
+		if len(v) > 100 {
+			return
+		}
+		der := append([]byte{tag, byte(len(v))}, v...)
+		der = append(der, 0xAA) // a following byte must be left alone
+		a, b := cryptobyte.String(der), cryptobyte.String(der)
+		_, okFull := readTime(&a)
+		okFast := skipTime(&b)
+		if okFull != okFast {
+			t.Fatalf("tag %#x %q: readTime %v, skipTime %v", tag, v, okFull, okFast)
+		}
+		if okFull && len(a) != len(b) {
+			t.Fatalf("consumed differently: %d vs %d", len(a), len(b))
+		}
+	})
+}
