@@ -133,8 +133,8 @@ func (p *Policy) route(host, path string) *Route {
 // request's decision from its context.
 func (s *Server) newReverseProxy(rt *Route) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Rewrite:       s.rewrite,
-		Transport:     rt.transport,
+		Rewrite:   s.rewrite,
+		Transport: rt.transport,
 		// 0, not -1: ReverseProxy already flushes every write of a body of
 		// unknown length or of type text/event-stream, which is how EAS
 		// and SSE stream; flushing known-length bodies at every write cost
