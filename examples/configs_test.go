@@ -1,0 +1,87 @@
+// Package examples_test checks that every example's certgate.yaml loads as
+// `certgate validate` would load it, with the files make-pki.sh writes
+// (made here with testpki, so nothing can expire).
+package examples_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/config"
+	"github.com/certgate/certgate/internal/testpki"
+)
+
+func TestExampleConfigsLoad(t *testing.T) {
+	cases := []struct {
+		dir   string
+		check func(t *testing.T, c *config.Config)
+	}{
+		{"eas", func(t *testing.T, c *config.Config) {
+			if len(c.Routes) != 2 {
+				t.Fatalf("%d routes", len(c.Routes))
+			}
+			eas := c.Routes[0]
+			if eas.Kind != config.KindEAS || !eas.Autodiscover || eas.NetBIOSDomain != "CONTOSO" || eas.Timeout.Duration != 65*time.Minute {
+				t.Errorf("eas route %+v", eas)
+			}
+			if c.Routes[1].Kind != config.KindWeb || c.Routes[1].PathPrefix != "/" {
+				t.Errorf("web route %+v", c.Routes[1])
+			}
+		}},
+		{"web", func(t *testing.T, c *config.Config) {
+			if len(c.Routes) != 1 {
+				t.Fatalf("%d routes", len(c.Routes))
+			}
+			if r := c.Routes[0]; r.Kind != config.KindWeb || r.PathPrefix != "/" || r.Timeout.Duration != 30*time.Second {
+				t.Errorf("web route %+v", r)
+			}
+			if c.Identity.ForwardClientCert != "rfc9440" || c.ClientAuth.RejectWith != "http" {
+				t.Errorf("identity %+v, clientAuth %+v", c.Identity, c.ClientAuth)
+			}
+		}},
+		{"quickstart", func(t *testing.T, c *config.Config) {
+			if len(c.CAs) != 2 || c.CAs[0].CRL == "" || len(c.Routes) != 1 {
+				t.Errorf("CAs %d routes %d", len(c.CAs), len(c.Routes))
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.dir, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range []string{"certgate.yaml", "users.yaml"} {
+				b, err := os.ReadFile(filepath.Join(tc.dir, f))
+				must(t, err)
+				must(t, os.WriteFile(filepath.Join(dir, f), b, 0o644))
+			}
+			writeQuickstartPKI(t, dir)
+			c, err := config.Load(filepath.Join(dir, "certgate.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
+	}
+}
+
+// writeQuickstartPKI lays out what examples/quickstart/make-pki.sh writes.
+func writeQuickstartPKI(t *testing.T, dir string) {
+	root := testpki.Root(t, "Root")
+	inter := root.Intermediate(t, "Inter")
+	server := inter.Server(t, []string{"localhost", "127.0.0.1"})
+	must(t, testpki.WriteCert(filepath.Join(dir, "ca/root.pem"), root.Cert))
+	must(t, testpki.WriteCert(filepath.Join(dir, "ca/intermediate.pem"), inter.Cert))
+	must(t, testpki.WriteCert(filepath.Join(dir, "tls/server.pem"), server.Cert, inter.Cert))
+	must(t, testpki.WriteKey(filepath.Join(dir, "tls/server-key.pem"), server.Key))
+	must(t, os.MkdirAll(filepath.Join(dir, "crl"), 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "crl/root.crl"), root.MustCRL(t, testpki.CRLOptions{}), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "crl/intermediate.crl"), inter.MustCRL(t, testpki.CRLOptions{}), 0o644))
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
