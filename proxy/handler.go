@@ -81,6 +81,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
 	rt.proxy.ServeHTTP(rec, r.WithContext(ctx))
+	if rt.retired.Load() {
+		rt.transport.CloseIdleConnections()
+	}
 	if rt.Kind != KindEAS || !eas.IsLongPoll(eas.Query{Cmd: cmd}) {
 		// A 59-minute Ping would wreck every latency quantile.
 		s.metrics.upstream(rt.Name, rec.code(), time.Since(start))

@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,6 +45,10 @@ type Route struct {
 	target    *url.URL
 	transport *http.Transport
 	proxy     *httputil.ReverseProxy
+	// retired is set when a reload replaced the route: a request that was
+	// in flight then drops its backend connection when it ends instead of
+	// parking it in a pool nobody will use again.
+	retired atomic.Bool
 }
 
 // NewRoute validates rc and builds its transport.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -174,8 +175,20 @@ func (s *Server) SetPolicy(p *Policy) error {
 		c.SetSessionTicketKeys(s.ticketKeys)
 	}
 	p.tls = c
-	s.policy.Store(p)
+	old := s.policy.Swap(p)
 	s.ticketMu.Unlock()
+	if old != nil {
+		// The old routes get no new requests: close their idle backend
+		// connections now instead of after the transport's idle timeout,
+		// or every reload would leave a pool of them (and two goroutines
+		// each) behind for 90 s. In-flight requests finish on theirs.
+		for _, rt := range old.Routes {
+			if !slices.Contains(p.Routes, rt) {
+				rt.transport.CloseIdleConnections()
+				rt.retired.Store(true)
+			}
+		}
+	}
 	return nil
 }
 
