@@ -38,6 +38,7 @@ type soakFlags struct {
 	crlEvery  time.Duration
 	reloadEvy time.Duration
 	dir       string
+	settle    time.Duration
 }
 
 const soakKinds = 4 // good, revoked, unmapped, no certificate
@@ -66,6 +67,7 @@ func parseSoakFlags(args []string) (*soakFlags, error) {
 	fs.DurationVar(&f.crlEvery, "crl-every", 3*time.Second, "how often a new CRL is published")
 	fs.DurationVar(&f.reloadEvy, "reload-every", 5*time.Second, "how often the config is rewritten (a reload)")
 	fs.StringVar(&f.dir, "dir", "", "work folder (default: a new temporary folder)")
+	fs.DurationVar(&f.settle, "settle", 100*time.Second, "wait after the load before the last sample (past the 90 s backend idle timeout)")
 	if err := fs.Parse(args); err != nil {
 		return nil, usagef("soak: %v", err)
 	}
@@ -97,6 +99,9 @@ type soakReport struct {
 	// pools are full by then, so a leak shows as growth from Warm to End.
 	Warm procSample `json:"warm"`
 	End  procSample `json:"end"`
+	// Settled is taken --settle after the load: with every client gone and
+	// idle pools timed out, what is left is what certgate leaked.
+	Settled procSample `json:"settled"`
 }
 
 type procSample struct {
@@ -343,6 +348,13 @@ limits: {maxConnections: 20000}
 		return err
 	}
 	rep.End = end
+	select {
+	case <-ctx.Done():
+	case <-time.After(f.settle):
+	}
+	if rep.Settled, err = sampleProc(adminURL); err != nil {
+		return err
+	}
 	rep.Reloads, _ = scrapeReloads(adminURL)
 	var totalWrong int64
 	for k := 0; k < soakKinds; k++ {
@@ -354,9 +366,10 @@ limits: {maxConnections: 20000}
 	fmt.Fprintln(out, string(b))
 	fmt.Fprintf(out, "soak %s, %d clients: requests %v, wrong decisions %v, errors %v, CRLs %d, reloads %v\n",
 		rep.Duration, rep.Clients, rep.Requests, rep.WrongDecisions, rep.Errors, rep.CRLsPublished, rep.Reloads)
-	fmt.Fprintf(out, "certgate start/warm/end: goroutines %.0f/%.0f/%.0f, fds %.0f/%.0f/%.0f, RSS %.1f/%.1f/%.1f MiB\n",
-		start.Goroutines, rep.Warm.Goroutines, end.Goroutines, start.OpenFDs, rep.Warm.OpenFDs, end.OpenFDs,
-		start.RSSBytes/(1<<20), rep.Warm.RSSBytes/(1<<20), end.RSSBytes/(1<<20))
+	st := rep.Settled
+	fmt.Fprintf(out, "certgate start/warm/end/settled: goroutines %.0f/%.0f/%.0f/%.0f, fds %.0f/%.0f/%.0f/%.0f, RSS %.1f/%.1f/%.1f/%.1f MiB\n",
+		start.Goroutines, rep.Warm.Goroutines, end.Goroutines, st.Goroutines, start.OpenFDs, rep.Warm.OpenFDs, end.OpenFDs, st.OpenFDs,
+		start.RSSBytes/(1<<20), rep.Warm.RSSBytes/(1<<20), end.RSSBytes/(1<<20), st.RSSBytes/(1<<20))
 	if totalWrong > 0 {
 		return fmt.Errorf("%d wrong decisions", totalWrong)
 	}
