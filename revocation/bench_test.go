@@ -227,7 +227,7 @@ func BenchmarkIngest1M(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c, err := parseCRL(body, iss)
+		c, err := parseCRL(body, iss, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

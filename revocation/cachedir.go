@@ -45,7 +45,8 @@ func (c *Checker) loadCache(s *source) {
 			c.countIO(s, &FetchError{Kind: KindIO, URL: path, Err: err})
 			continue
 		}
-		parsed, err := parseCRL(body, s.iss)
+		// At start, before traffic: no pacing.
+		parsed, err := parseCRL(body, s.iss, nil)
 		if err == nil {
 			err = checkKind(parsed, w)
 		}

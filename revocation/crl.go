@@ -2,11 +2,16 @@ package revocation
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
 	encasn1 "encoding/asn1"
 	"encoding/pem"
+	"errors"
+	"hash"
 	"math/big"
 	"runtime"
 	"time"
@@ -179,6 +184,108 @@ func validInteger(b []byte) bool {
 	return !(b[0] == 0 && b[1]&0x80 == 0 || b[0] == 0xff && b[1]&0x80 != 0)
 }
 
+// hashChunk is how much is hashed between two chances for other goroutines
+// to run. Hashing is assembly, which the runtime cannot preempt: hashing a
+// 35 MB CRL in one call held a GOMAXPROCS=1 server's only core for tens of
+// milliseconds, and every handshake waited (the crl-refresh p99 in
+// BENCHMARKS.md).
+const hashChunk = 256 << 10
+
+// chunkedSum hashes b into h in pieces, yielding between them, and appends
+// the sum to out.
+func chunkedSum(h hash.Hash, b []byte, out []byte, pace *pacer) []byte {
+	for len(b) > 0 {
+		n := min(len(b), hashChunk)
+		h.Write(b[:n])
+		b = b[n:]
+		if len(b) > 0 {
+			pace.yield()
+		}
+	}
+	return h.Sum(out)
+}
+
+// pacer keeps a background CRL ingest to a share of one core. A
+// million-entry CRL is a third of a second of CPU; taken in one go it
+// holds up every handshake on a GOMAXPROCS=1 server for that long. Paced,
+// the ingest takes longer but a handshake waits at most one small chunk.
+// A nil pacer only yields.
+type pacer struct {
+	share float64 // of a core, in (0, 1]
+	last  time.Time
+}
+
+func newPacer(share float64) *pacer {
+	if share <= 0 || share >= 1 {
+		return nil
+	}
+	return &pacer{share: share}
+}
+
+func (p *pacer) yield() {
+	if p == nil {
+		runtime.Gosched()
+		return
+	}
+	now := time.Now()
+	if !p.last.IsZero() {
+		worked := now.Sub(p.last)
+		time.Sleep(time.Duration(float64(worked) * (1 - p.share) / p.share))
+	}
+	p.last = time.Now()
+}
+
+// checkSignature is issuer.CheckSignature with the message hashed in
+// chunks (see hashChunk) for the ECDSA and RSA algorithms; Ed25519 cannot
+// be given a digest and keeps the one-call path.
+func checkSignature(issuer *x509.Certificate, algo x509.SignatureAlgorithm, signed, sig []byte, pace *pacer) error {
+	var h crypto.Hash
+	switch algo {
+	case x509.ECDSAWithSHA256, x509.SHA256WithRSA, x509.SHA256WithRSAPSS:
+		h = crypto.SHA256
+	case x509.ECDSAWithSHA384, x509.SHA384WithRSA, x509.SHA384WithRSAPSS:
+		h = crypto.SHA384
+	case x509.ECDSAWithSHA512, x509.SHA512WithRSA, x509.SHA512WithRSAPSS:
+		h = crypto.SHA512
+	case x509.ECDSAWithSHA1, x509.SHA1WithRSA:
+		h = crypto.SHA1
+	default:
+		return issuer.CheckSignature(algo, signed, sig)
+	}
+	digest := chunkedSum(h.New(), signed, nil, pace)
+	switch pub := issuer.PublicKey.(type) {
+	case *ecdsa.PublicKey:
+		if !isECDSA(algo) {
+			return x509.ErrUnsupportedAlgorithm
+		}
+		if !ecdsa.VerifyASN1(pub, digest, sig) {
+			return errors.New("x509: ECDSA verification failure")
+		}
+		return nil
+	case *rsa.PublicKey:
+		if isECDSA(algo) {
+			return x509.ErrUnsupportedAlgorithm
+		}
+		if pub.N.BitLen() < 1024 {
+			return errors.New("x509: RSA key is smaller than 1024 bits")
+		}
+		if algo == x509.SHA256WithRSAPSS || algo == x509.SHA384WithRSAPSS || algo == x509.SHA512WithRSAPSS {
+			return rsa.VerifyPSS(pub, h, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		}
+		return rsa.VerifyPKCS1v15(pub, h, digest, sig)
+	default:
+		return issuer.CheckSignature(algo, signed, sig)
+	}
+}
+
+func isECDSA(a x509.SignatureAlgorithm) bool {
+	switch a {
+	case x509.ECDSAWithSHA1, x509.ECDSAWithSHA256, x509.ECDSAWithSHA384, x509.ECDSAWithSHA512:
+		return true
+	}
+	return false
+}
+
 // signatureAlgorithm maps a DER AlgorithmIdentifier to the algorithm
 // crypto/x509 verifies. SHA-1 is accepted, as
 // x509.RevocationList.CheckSignatureFrom accepts it: AD CS CAs still sign
@@ -346,7 +453,7 @@ func decodeCRL(raw []byte) ([]byte, error) {
 // checks everything that does not depend on the clock; checkTimes does the
 // rest. Errors are *FetchError with the kind an operator needs: "parse",
 // "signature" or "extension".
-func parseCRL(raw []byte, iss issuer) (*crl, error) {
+func parseCRL(raw []byte, iss issuer, pace *pacer) (*crl, error) {
 	der, err := decodeCRL(raw)
 	if err != nil {
 		return nil, err
@@ -379,7 +486,8 @@ func parseCRL(raw []byte, iss issuer) (*crl, error) {
 	if !tbs.ReadASN1Element(&issuerName, asn1.SEQUENCE) {
 		return nil, fetchErrorf(KindParse, "malformed issuer name")
 	}
-	c := &crl{digest: sha256.Sum256(der)}
+	c := &crl{}
+	chunkedSum(sha256.New(), der, c.digest[:0], pace)
 	var ok bool
 	if c.thisUpdate, ok = readTime(&tbs); !ok {
 		return nil, fetchErrorf(KindParse, "malformed thisUpdate")
@@ -410,7 +518,7 @@ func parseCRL(raw []byte, iss issuer) (*crl, error) {
 	if !ok {
 		return nil, fetchErrorf(KindSignature, "unsupported signature algorithm")
 	}
-	if err := iss.cert.CheckSignature(algo, tbsRaw, sig.Bytes); err != nil {
+	if err := checkSignature(iss.cert, algo, tbsRaw, sig.Bytes, pace); err != nil {
 		return nil, &FetchError{Kind: KindSignature, Err: err}
 	}
 
@@ -424,7 +532,7 @@ func parseCRL(raw []byte, iss issuer) (*crl, error) {
 	if err := c.readExtensions(exts, iss); err != nil {
 		return nil, err
 	}
-	if err := c.index(revoked); err != nil {
+	if err := c.index(revoked, pace); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -558,15 +666,13 @@ const (
 
 // index validates every revokedCertificates entry, then builds the serial
 // indexes in a second walk over the same bytes.
-func (c *crl) index(revoked cryptobyte.String) error {
+func (c *crl) index(revoked cryptobyte.String, pace *pacer) error {
 	var b [3]indexBuilder
 	var classes []byte // nil while every entry is classRevoked
 	all := revoked
 	for n := 0; !revoked.Empty(); n++ {
-		if n&4095 == 4095 {
-			// A million-entry CRL takes half a second of CPU to index:
-			// let handshakes on the same core go first now and then.
-			runtime.Gosched()
+		if n&1023 == 1023 {
+			pace.yield()
 		}
 		serial, class, err := readEntry(&revoked, c.isDelta())
 		if err != nil {
@@ -585,8 +691,8 @@ func (c *crl) index(revoked cryptobyte.String) error {
 		b[i].start()
 	}
 	for i, s := 0, all; !s.Empty(); i++ {
-		if i&4095 == 4095 {
-			runtime.Gosched()
+		if i&1023 == 1023 {
+			pace.yield()
 		}
 		var ent, serial cryptobyte.String
 		// Validated above: these reads cannot fail.

@@ -183,7 +183,7 @@ func TestSignatureAlgorithms(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := parseCRL(der, issuer{cert: ca.Cert, ski: subjectKeyID(ca.Cert)})
+			c, err := parseCRL(der, issuer{cert: ca.Cert, ski: subjectKeyID(ca.Cert)}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -238,7 +238,7 @@ func TestParseRefusals(t *testing.T) {
 		{"PEM of another type", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Cert.Raw}), iss, KindParse},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseCRL(tc.der, tc.iss)
+			_, err := parseCRL(tc.der, tc.iss, nil)
 			var fe *FetchError
 			switch {
 			case tc.kind == "" && err != nil:
@@ -308,7 +308,7 @@ func differential(t *testing.T, data []byte, c *crl, ca *x509.Certificate) {
 }
 
 func checkIngest(t *testing.T, data []byte, iss issuer) {
-	c, err := parseCRL(data, iss)
+	c, err := parseCRL(data, iss, nil)
 	if err != nil {
 		var fe *FetchError
 		if !errors.As(err, &fe) || fe.Kind == "" {

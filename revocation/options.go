@@ -110,6 +110,11 @@ type Options struct {
 	// HTTPClient fetches CRLs and OCSP answers. The default honours the
 	// proxy environment variables, as operators expect.
 	HTTPClient *http.Client
+	// IngestShare is the share of one core a fetched CRL's ingest may take
+	// (default 0.25; 1 means unpaced). Pacing keeps a big CRL's refresh
+	// from stalling handshakes on a one-core server; it makes the ingest
+	// take longer, not cost more.
+	IngestShare float64
 	// Logger receives one line per fetch outcome; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -127,6 +132,9 @@ const (
 )
 
 func (o Options) withDefaults() Options {
+	if o.IngestShare <= 0 {
+		o.IngestShare = 0.25
+	}
 	if o.MaxCRLSize <= 0 {
 		o.MaxCRLSize = defaultMaxCRLSize
 	}

@@ -239,7 +239,7 @@ func (c *Checker) doFetch(ctx context.Context, s *source, w which, url string) e
 		c.log.Info("CRL not modified", "issuer_ski", s.skiHex, "url", url, "crl", w.String(), "kind", "not_modified")
 		return nil
 	}
-	parsed, err := parseCRL(res.body, s.iss)
+	parsed, err := parseCRL(res.body, s.iss, newPacer(c.opts.IngestShare))
 	if err == nil {
 		err = checkKind(parsed, w)
 	}
