@@ -349,3 +349,27 @@ func BenchmarkRFC9440(b *testing.B) {
 		_, _ = clientcert.RFC9440(chain)
 	}
 }
+
+// FuzzRFC9440RoundTrip: whatever bytes a certificate holds, Client-Cert and
+// Client-Cert-Chain are RFC 8941 byte sequences that decode back to them,
+// in order, and never contain a character that could end the header.
+func FuzzRFC9440RoundTrip(f *testing.F) {
+	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x01}, []byte{}, []byte{0xff, 0xfe})
+	f.Add([]byte("\r\nX-Remote-User: evil"), []byte(":"), []byte(","))
+	f.Fuzz(func(t *testing.T, a, b, c []byte) {
+		chain := []*x509.Certificate{{Raw: a}, {Raw: b}, {Raw: c}}
+		cert, rest := clientcert.RFC9440(chain)
+		for _, h := range []string{cert, rest} {
+			if strings.ContainsAny(h, "\r\n\x00") {
+				t.Fatalf("header value %q can break the header", h)
+			}
+		}
+		if got := decodeByteSequence(t, cert); !bytes.Equal(got, a) {
+			t.Fatalf("Client-Cert decodes to %x, want %x", got, a)
+		}
+		items := strings.Split(rest, ", ")
+		if len(items) != 2 || !bytes.Equal(decodeByteSequence(t, items[0]), b) || !bytes.Equal(decodeByteSequence(t, items[1]), c) {
+			t.Fatalf("Client-Cert-Chain %q does not decode to the chain", rest)
+		}
+	})
+}
