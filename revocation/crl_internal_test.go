@@ -15,6 +15,8 @@ import (
 	"errors"
 	"math/big"
 	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -396,4 +398,67 @@ func FuzzSkipTime(f *testing.F) {
 			t.Fatalf("consumed differently: %d vs %d", len(a), len(b))
 		}
 	})
+}
+
+// TestMalformedCRLFiles ingests the malformed CRLs kept in
+// testdata/malformed (signed by testdata/malformed/ca.pem, valid for a
+// century) and checks each is refused for its own reason, never a panic;
+// they also seed FuzzIngest.
+func TestMalformedCRLFiles(t *testing.T) {
+	iss := malformedIssuer(t)
+	want := map[string]string{
+		"truncated.der":                  KindParse,
+		"garbage.der":                    KindParse,
+		"bad-base64.pem":                 KindParse,
+		"wrong-signer.der":               KindSignature,
+		"tampered.der":                   KindSignature,
+		"other-issuer.der":               KindSignature,
+		"unknown-critical-extension.der": KindExtension,
+		"indirect-idp.der":               KindExtension,
+	}
+	for name, kind := range want {
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("testdata", "malformed", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = parseCRL(data, iss, nil)
+			var fe *FetchError
+			if !errors.As(err, &fe) || fe.Kind != kind {
+				t.Fatalf("got %v, want a %s refusal", err, kind)
+			}
+		})
+	}
+	data, err := os.ReadFile(filepath.Join("testdata", "malformed", "good.der"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseCRL(data, iss, nil); err != nil {
+		t.Fatalf("the control CRL is refused: %v", err)
+	}
+}
+
+func malformedIssuer(tb testing.TB) issuer {
+	pemBytes, err := os.ReadFile(filepath.Join("testdata", "malformed", "ca.pem"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	blk, _ := pem.Decode(pemBytes)
+	ca, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return issuer{cert: ca, ski: subjectKeyID(ca)}
+}
+
+// FuzzIngestMalformedSeeds fuzzes from the kept malformed CRLs.
+func FuzzIngestMalformedSeeds(f *testing.F) {
+	iss := malformedIssuer(f)
+	files, _ := filepath.Glob(filepath.Join("testdata", "malformed", "*.*"))
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { checkIngest(t, data, iss) })
 }
