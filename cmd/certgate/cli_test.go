@@ -81,3 +81,22 @@ func TestCheckAndValidate(t *testing.T) {
 		}
 	})
 }
+
+// TestRevokeSessionsUsersFlag edits a users.yaml directly, as in a GitOps
+// checkout where the config's other paths do not exist.
+func TestRevokeSessionsUsersFlag(t *testing.T) {
+	dir := t.TempDir()
+	users := filepath.Join(dir, "users.yaml")
+	must(t, os.WriteFile(users, []byte("# kept\nusers:\n  - userPrincipalName: alice@contoso.com\n"), 0o644))
+	code, out, errs := runCLI(t, "user", "revoke-sessions", "--users", users, "alice@contoso.com", "--at", "2026-11-25T10:00:00Z")
+	if code != 0 || !strings.Contains(out, "revoked") {
+		t.Fatalf("exit %d %q %q", code, out, errs)
+	}
+	b, _ := os.ReadFile(users)
+	if !strings.Contains(string(b), "# kept") || !strings.Contains(string(b), "stsRefreshTokensValidFrom") || !strings.Contains(string(b), "2026-11-25T10:00:00") {
+		t.Fatalf("users.yaml now:\n%s", b)
+	}
+	if code, _, errs := runCLI(t, "user", "revoke-sessions", "--users", users, "nobody@contoso.com"); code != 2 || !strings.Contains(errs, "nobody@contoso.com") {
+		t.Fatalf("unknown user: exit %d %q", code, errs)
+	}
+}

@@ -21,7 +21,7 @@ Usage:
                                               decide one certificate offline (exit 0 accepted, 1 rejected)
   certgate validate --config F                load and check the config without serving
   certgate ca list|add|remove|set --config F  manage the trusted CAs in the config file
-  certgate user revoke-sessions --config F USER [--at T]
+  certgate user revoke-sessions (--config F | --users FILE) USER [--at T]
   certgate health [--url http://127.0.0.1:9090/healthz]
                                               exit 0 when the admin endpoint answers 200 (container health checks)
   certgate tickets new (--file F | --config C) [--keep N]
