@@ -147,23 +147,29 @@ func AddCA(path string, typ string, certFile string, crl, deltaCRL string, exemp
 	return info, err
 }
 
+// openCA reads the config at path and finds the CA whose SKI (hex, any
+// case, colons allowed) is ski: what remove and set both start from.
+func openCA(path, ski string) (d *doc, c *Config, want []byte, i int, err error) {
+	if want, err = ParseSKI(ski); err != nil {
+		return
+	}
+	if d, err = readDoc(path); err != nil {
+		return
+	}
+	if c, err = d.decode(); err != nil {
+		return
+	}
+	if i = findCA(c, want); i < 0 {
+		err = fmt.Errorf("%s: no CA with SKI %s", d.name, FormatSKI(want))
+	}
+	return
+}
+
 // RemoveCA removes the CA whose SKI (hex, any case, colons allowed) is ski.
 func RemoveCA(path, ski string) error {
-	want, err := ParseSKI(ski)
+	d, c, want, i, err := openCA(path, ski)
 	if err != nil {
 		return err
-	}
-	d, err := readDoc(path)
-	if err != nil {
-		return err
-	}
-	c, err := d.decode()
-	if err != nil {
-		return err
-	}
-	i := findCA(c, want)
-	if i < 0 {
-		return fmt.Errorf("%s: no CA with SKI %s", d.name, FormatSKI(want))
 	}
 	edits, err := d.removeItem(i)
 	if err != nil {
@@ -181,21 +187,9 @@ func RemoveCA(path, ski string) error {
 // CRL URL on a crlExempt entry drops the exemption unless changes says
 // otherwise.
 func SetCA(path, ski string, changes CAChanges) error {
-	want, err := ParseSKI(ski)
+	d, c, want, i, err := openCA(path, ski)
 	if err != nil {
 		return err
-	}
-	d, err := readDoc(path)
-	if err != nil {
-		return err
-	}
-	c, err := d.decode()
-	if err != nil {
-		return err
-	}
-	i := findCA(c, want)
-	if i < 0 {
-		return fmt.Errorf("%s: no CA with SKI %s", d.name, FormatSKI(want))
 	}
 	exempt := changes.CRLExempt
 	if changes.CRL != nil && *changes.CRL != "" && exempt == nil && c.CAs[i].CRLExempt {
