@@ -197,7 +197,7 @@ func (s *Server) logDecision(d *Decision, sni, route, remote string) {
 		leaf := d.Chain[0]
 		attrs = append(attrs, slog.String("subject", leaf.Subject.String()), slog.String("serial", leaf.SerialNumber.Text(16)))
 		if len(d.Chain) > 1 {
-			attrs = append(attrs, slog.String("issuer_ski", strings.ToUpper(hexString(issuerKey(d.Chain[1])))))
+			attrs = append(attrs, slog.String("issuer_ski", hexString(issuerKey(d.Chain[1]))))
 		}
 	}
 	if u := d.Identity.User.UserPrincipalName; u != "" {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/config"
 	"github.com/certgate/certgate/proxy"
 	"github.com/certgate/certgate/revocation"
 	"github.com/prometheus/client_golang/prometheus"
@@ -216,7 +217,7 @@ func (inst *instance) statusDoc() statusDoc {
 			Serial: hexUpper(leaf.SerialNumber.Bytes()), NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter}
 	}
 	for _, ca := range b.store.CAs() {
-		doc.CAs = append(doc.CAs, caInfo{Type: string(ca.Type), Subject: ca.Cert.Subject.String(), SKI: hexUpper(ca.SKI()),
+		doc.CAs = append(doc.CAs, caInfo{Type: string(ca.Type), Subject: ca.Cert.Subject.String(), SKI: config.FormatSKI(ca.SKI()),
 			NotBefore: ca.Cert.NotBefore, NotAfter: ca.Cert.NotAfter, CRL: ca.CRLURL, DeltaCRL: ca.DeltaCRLURL, Exempt: ca.CRLExempt})
 	}
 	for _, r := range b.cfg.Routes {
