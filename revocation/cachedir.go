@@ -47,6 +47,7 @@ func (c *Checker) loadCache(s *source) {
 		}
 		// At start, before traffic: no pacing.
 		parsed, err := parseCRL(body, s.iss, nil)
+		putBody(body)
 		if err == nil {
 			err = checkKind(parsed, w)
 		}

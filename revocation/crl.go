@@ -56,7 +56,9 @@ const (
 )
 
 // crl is a verified CRL reduced to what Check needs. It is immutable once
-// built and shared by every snapshot that uses it.
+// built and shared by every snapshot that uses it. Nothing in it may alias
+// the DER it was parsed from: fetch.go reuses that buffer for the next
+// fetch (copy what must be kept).
 type crl struct {
 	number      *big.Int // cRLNumber; nil when the CRL has none
 	deltaBase   *big.Int // BaseCRLNumber; non-nil only for a delta CRL
@@ -688,7 +690,7 @@ func (c *crl) index(revoked cryptobyte.String, pace *pacer) error {
 		c.entries++
 	}
 	for i := range b {
-		b[i].start()
+		b[i].start(pace)
 	}
 	for i, s := 0, all; !s.Empty(); i++ {
 		if i&1023 == 1023 {
@@ -705,6 +707,7 @@ func (c *crl) index(revoked cryptobyte.String, pace *pacer) error {
 		b[class].add(serial)
 	}
 	c.revoked, c.held, c.removed = b[classRevoked].finish(), b[classHeld].finish(), b[classRemoved].finish()
+	recycleIndexes(c)
 	return nil
 }
 

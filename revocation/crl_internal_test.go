@@ -84,7 +84,7 @@ func buildIndex(serials []*big.Int) serialIndex {
 	for _, c := range contents {
 		b.observe(c)
 	}
-	b.start()
+	b.start(nil)
 	for _, c := range contents {
 		b.add(c)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"sync"
 )
 
 // validator is what a conditional fetch sends back: the HTTP ETag and
@@ -130,8 +131,10 @@ func (c *Checker) fetchFile(u *url.URL, cond validator) (fetchResult, error) {
 	return fetchResult{body: body, validator: validator{fileStamp: stamp}}, nil
 }
 
-// readCapped reads all of r, refusing more than max bytes. With a size hint
-// it allocates once; without, it collects chunks and joins them once, so the
+// readCapped reads all of r, refusing more than max bytes, into a buffer
+// from bodyPool; the caller hands it back with putBody once nothing refers
+// to it. With a size hint it takes one buffer; without, it fills a pooled
+// buffer and, past its end, collects chunks and joins them once, so the
 // peak stays near twice the body instead of the three times that append
 // growth can reach.
 func readCapped(r io.Reader, max, hint int64) ([]byte, error) {
@@ -140,17 +143,19 @@ func readCapped(r io.Reader, max, hint int64) ([]byte, error) {
 	}
 	lr := io.LimitReader(r, max+1)
 	if hint > 0 {
-		buf := make([]byte, 0, hint+1) // one spare byte to see EOF without growing
+		buf := getBody(int(hint) + 1)[:0] // one spare byte to see EOF without growing
 		for {
 			n, err := lr.Read(buf[len(buf):cap(buf)])
 			buf = buf[:len(buf)+n]
 			if int64(len(buf)) > max {
+				putBody(buf)
 				return nil, fetchErrorf(KindSize, "body exceeds the %d-byte limit", max)
 			}
 			if err == io.EOF {
 				return buf, nil
 			}
 			if err != nil {
+				putBody(buf)
 				return nil, err
 			}
 			if len(buf) == cap(buf) {
@@ -160,28 +165,91 @@ func readCapped(r io.Reader, max, hint int64) ([]byte, error) {
 	}
 	var chunks [][]byte
 	var total int64
+	// The first chunk is whatever the pool holds (usually the last body of
+	// about this size): a re-fetched CRL of unknown length fits in it.
+	first, pooled := pooledBody()
 	size := 64 << 10
-	for {
-		chunk := make([]byte, size)
+	for i := 0; ; i++ {
+		var chunk []byte
+		if i == 0 && pooled {
+			chunk = first
+		} else {
+			chunk = make([]byte, size)
+			size = min(size*2, 4<<20)
+		}
 		n, err := io.ReadFull(lr, chunk)
 		if n > 0 {
 			chunks = append(chunks, chunk[:n])
 			total += int64(n)
 		}
 		if total > max {
+			if pooled {
+				putBody(first)
+			}
 			return nil, fetchErrorf(KindSize, "body exceeds the %d-byte limit", max)
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			break
 		}
 		if err != nil {
+			if pooled {
+				putBody(first)
+			}
 			return nil, err
 		}
-		size = min(size*2, 4<<20)
 	}
-	out := make([]byte, 0, total)
+	if pooled && len(chunks) == 1 {
+		return chunks[0], nil // it all fitted in the pooled buffer
+	}
+	out := getBody(int(total))[:0]
 	for _, ch := range chunks {
 		out = append(out, ch...)
 	}
+	if pooled {
+		putBody(first)
+	}
 	return out, nil
+}
+
+// Fetched bodies are recycled: a big CRL is re-fetched at about the same
+// size on every refresh, and allocating 35 MB each time (zeroed, faulted
+// in, then collected) slowed the handshakes running beside the refresh.
+// Nothing built from a body may alias it (the crl type copies what it
+// keeps), so the buffer is free again once the fetch is handled.
+// sync.Pool lets the collector free it when refreshes stop.
+var bodyPool sync.Pool // of *[]byte
+
+// minPooledBody keeps small bodies out of the pool.
+const minPooledBody = 256 << 10
+
+// getBody returns a buffer of length n, pooled when one fits.
+func getBody(n int) []byte {
+	if n >= minPooledBody {
+		if p, _ := bodyPool.Get().(*[]byte); p != nil {
+			// Reuse up to twice the size needed, else let the collector
+			// have it rather than hold a big buffer for a small CRL.
+			if b := *p; cap(b) >= n && cap(b) <= 2*n {
+				return b[:n]
+			}
+		}
+	}
+	return make([]byte, n)
+}
+
+// pooledBody returns the pooled buffer at its full capacity, if any.
+func pooledBody() ([]byte, bool) {
+	p, _ := bodyPool.Get().(*[]byte)
+	if p == nil {
+		return nil, false
+	}
+	return (*p)[:cap(*p)], true
+}
+
+// putBody gives b back for the next fetch; b must not be used after.
+func putBody(b []byte) {
+	if cap(b) < minPooledBody {
+		return
+	}
+	b = b[:0]
+	bodyPool.Put(&b)
 }

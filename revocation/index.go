@@ -5,6 +5,8 @@ import (
 	"hash/maphash"
 	"math/big"
 	"math/bits"
+	"runtime"
+	"sync"
 )
 
 // maxSerialLen bounds a serial's DER content. RFC 5280 allows 20 octets;
@@ -61,6 +63,17 @@ func (x *serialIndex) contains(serial *big.Int) bool {
 	if bytes.Equal(k, zeroKey[:w]) {
 		return x.hasZero
 	}
+	found := x.probe(k)
+	// The slab goes back to slabPool once the CRL holding x is garbage
+	// (recycleIndexes): x must stay reachable until the probe is over,
+	// or a refresh could overwrite the table under it.
+	runtime.KeepAlive(x)
+	return found
+}
+
+// probe looks k (not all zeros) up in the table.
+func (x *serialIndex) probe(k []byte) bool {
+	w := len(k)
 	last := k[w-1]
 	i := x.slot(maphash.Bytes(x.seed, k))
 	for {
@@ -149,8 +162,9 @@ func (b *indexBuilder) observe(content []byte) {
 	}
 }
 
-// start allocates the table after the sizing pass.
-func (b *indexBuilder) start() {
+// start takes the table after the sizing pass, from slabPool when a
+// dropped CRL left one of a fitting size.
+func (b *indexBuilder) start(pace *pacer) {
 	if b.n == 0 {
 		return
 	}
@@ -159,7 +173,7 @@ func (b *indexBuilder) start() {
 		width: b.width,
 		slots: slots,
 		seed:  maphash.MakeSeed(),
-		slab:  make([]byte, slots*uint64(b.width)),
+		slab:  getSlab(int(slots*uint64(b.width)), pace),
 	}
 }
 
@@ -193,3 +207,72 @@ func (b *indexBuilder) add(content []byte) {
 
 // finish returns the index.
 func (b *indexBuilder) finish() serialIndex { return b.idx }
+
+// Index tables are recycled: a refresh of a big CRL builds a new table of
+// about the same size as the one it replaces (16 MB for a million serials),
+// and allocating it fresh each time, zeroed by the allocator and faulted in
+// page by page, was most of what a refresh cost the handshakes running
+// beside it. Once the replaced CRL is garbage (no Check can still be
+// reading it: contains keeps its index reachable), its tables go to
+// slabPool; sync.Pool lets the collector free them when refreshes stop.
+var slabPool sync.Pool // of *[]byte
+
+// minPooledSlab keeps small tables out of the pool: they cost nothing to
+// allocate, and a pool of them would only hold memory.
+const minPooledSlab = 256 << 10
+
+// getSlab returns a zeroed slab of n bytes.
+func getSlab(n int, pace *pacer) []byte {
+	if n < minPooledSlab {
+		return make([]byte, n)
+	}
+	for range 2 { // the pool may hold a table of another CRL: try a second one
+		p, _ := slabPool.Get().(*[]byte)
+		if p == nil {
+			break
+		}
+		// Reuse up to twice the size needed; a bigger one is left to the
+		// collector rather than wasted on a small CRL.
+		if s := *p; cap(s) >= n && cap(s) <= 2*n {
+			s = s[:n]
+			clearPaced(s, pace)
+			return s
+		}
+		slabPool.Put(p)
+	}
+	return make([]byte, n)
+}
+
+// clearPaced zeroes s in hashChunk pieces, yielding between them: a
+// memclr of 16 MB cannot be preempted either.
+func clearPaced(s []byte, pace *pacer) {
+	for len(s) > 0 {
+		n := min(len(s), hashChunk)
+		clear(s[:n])
+		s = s[n:]
+		if len(s) > 0 {
+			pace.yield()
+		}
+	}
+}
+
+// recycleIndexes hands c's tables to slabPool once c is unreachable.
+func recycleIndexes(c *crl) {
+	var slabs [3][]byte
+	pooled := false
+	for i, x := range [3]*serialIndex{&c.revoked, &c.held, &c.removed} {
+		if len(x.slab) >= minPooledSlab {
+			slabs[i], pooled = x.slab, true
+		}
+	}
+	if !pooled {
+		return
+	}
+	runtime.AddCleanup(c, func(slabs [3][]byte) {
+		for _, s := range slabs {
+			if s != nil {
+				slabPool.Put(&s)
+			}
+		}
+	}, slabs)
+}

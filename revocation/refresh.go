@@ -239,6 +239,8 @@ func (c *Checker) doFetch(ctx context.Context, s *source, w which, url string) e
 		c.log.Info("CRL not modified", "issuer_ski", s.skiHex, "url", url, "crl", w.String(), "kind", "not_modified")
 		return nil
 	}
+	// The body buffer is reused by the next fetch (fetch.go).
+	defer putBody(res.body)
 	parsed, err := parseCRL(res.body, s.iss, newPacer(c.opts.IngestShare))
 	if err == nil {
 		err = checkKind(parsed, w)
