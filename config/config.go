@@ -28,6 +28,7 @@ type Config struct {
 	Identity   Identity   `yaml:"identity"`
 	Routes     []Route    `yaml:"routes"`
 	Logging    Logging    `yaml:"logging"`
+	AccessLog  *AccessLog `yaml:"accessLog"`
 	Limits     Limits     `yaml:"limits"`
 	Shutdown   Shutdown   `yaml:"shutdown"`
 	Reload     Reload     `yaml:"reload"`
@@ -176,6 +177,15 @@ type Route struct {
 type Logging struct {
 	Format LogFormat `yaml:"format"`
 	Level  LogLevel  `yaml:"level"`
+}
+
+// AccessLog turns on one line per request (off when the block is absent).
+type AccessLog struct {
+	Format AccessLogFormat `yaml:"format"`
+	// File is a path (relative to the config's folder), or stdout or
+	// stderr. It is opened for appending and opened again at every reload,
+	// so that a rotated file is followed after a SIGHUP.
+	File string `yaml:"file"`
 }
 
 // Limits bound what one client can make the proxy do.

@@ -82,6 +82,10 @@ func applyDefaults(c *Config) {
 
 	d.str((*string)(&c.Logging.Format), "logging.format", string(LogJSON))
 	d.str((*string)(&c.Logging.Level), "logging.level", string(LevelInfo))
+	if a := c.AccessLog; a != nil {
+		d.str((*string)(&a.Format), "accessLog.format", string(AccessJSON))
+		d.str(&a.File, "accessLog.file", "stdout")
+	}
 
 	l := &c.Limits
 	d.dur(&l.HandshakeTimeout, "limits.handshakeTimeout", 10*time.Second)

@@ -203,6 +203,15 @@ const (
 	LogText LogFormat = "text"
 )
 
+// AccessLogFormat is the access log line format.
+type AccessLogFormat string
+
+// The access log formats.
+const (
+	AccessJSON     AccessLogFormat = "json"
+	AccessCombined AccessLogFormat = "combined"
+)
+
 // LogLevel is the lowest level logged.
 type LogLevel string
 

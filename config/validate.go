@@ -38,6 +38,9 @@ func (c *Config) validate(skipCert map[int]bool) []*Error {
 	v.routes()
 	v.enum("logging.format", string(c.Logging.Format), LogJSON, LogText)
 	v.enum("logging.level", string(c.Logging.Level), LevelDebug, LevelInfo, LevelWarn, LevelError)
+	if a := c.AccessLog; a != nil {
+		v.enum("accessLog.format", string(a.Format), AccessJSON, AccessCombined)
+	}
 	v.limits()
 	v.positive("shutdown.drainTimeout", c.Shutdown.DrainTimeout)
 	v.nonNegative("shutdown.readyzGrace", c.Shutdown.ReadyzGrace)

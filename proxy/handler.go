@@ -49,6 +49,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt := p.route(host, r.URL.Path)
+	noteAccess(w, d.Identity.User.UserPrincipalName, rt)
 	if rt == nil {
 		http.Error(w, "no route", http.StatusNotFound)
 		return

@@ -34,6 +34,8 @@ type Policy struct {
 	// answers 403 with the reason, instead of a TLS alert.
 	RejectWithHTTP bool
 	MinVersion     uint16
+	// AccessLog, when set, gets one line per request.
+	AccessLog *AccessLog
 
 	gen   uint64
 	strip headerSet
@@ -116,7 +118,7 @@ func NewServer(opts Options) *Server {
 		GetCertificate:     opts.GetCertificate,
 	}
 	s.http = &http.Server{
-		Handler:           http.HandlerFunc(s.serveHTTP),
+		Handler:           http.HandlerFunc(s.handle),
 		TLSConfig:         s.base,
 		ReadHeaderTimeout: lim.ReadHeaderTimeout,
 		IdleTimeout:       lim.IdleTimeout,

@@ -94,6 +94,10 @@ limits:
 logging:
   format: json
   level: info
+# As nginx's access_log below: one combined line per request, to a file.
+accessLog:
+  format: combined
+  file: $WORK/certgate-access-$1.log
 YAML
 }
 certgate_config small "file://pki/crl-small.der"

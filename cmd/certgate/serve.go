@@ -172,6 +172,9 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 
 	inst.rev = newRevocation(cfg, log, opts.now)
 	b, err := buildAt(cfg, inst.rev, log, opts.now)
+	if err == nil {
+		b.policy.AccessLog, err = openAccessLog(cfg)
+	}
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}
@@ -424,6 +427,11 @@ func (inst *instance) reload(ctx context.Context, why string) error {
 	if err == nil {
 		var b *built
 		b, err = buildAt(cfg, inst.rev, inst.log, inst.now)
+		if err == nil {
+			if b.policy.AccessLog, err = openAccessLog(cfg); err != nil {
+				b.close()
+			}
+		}
 		if err == nil {
 			keepDirectory(inst.current, b)
 			var keys [][32]byte
