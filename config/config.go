@@ -29,6 +29,7 @@ type Config struct {
 	Routes     []Route    `yaml:"routes"`
 	Logging    Logging    `yaml:"logging"`
 	AccessLog  *AccessLog `yaml:"accessLog"`
+	HTTP1      HTTP1      `yaml:"http1"`
 	Limits     Limits     `yaml:"limits"`
 	Shutdown   Shutdown   `yaml:"shutdown"`
 	Reload     Reload     `yaml:"reload"`
@@ -186,6 +187,15 @@ type AccessLog struct {
 	// stderr. It is opened for appending and opened again at every reload,
 	// so that a rotated file is followed after a SIGHUP.
 	File string `yaml:"file"`
+}
+
+// HTTP1 configures how HTTP/1.1 connections are served.
+type HTTP1 struct {
+	// FastPath forwards plain HTTP/1.1 requests through certgate's own
+	// loop (parse the head once, copy bytes to a pooled backend
+	// connection) instead of net/http's server and ReverseProxy; anything
+	// else still goes through net/http. Read at start only.
+	FastPath bool `yaml:"fastPath"`
 }
 
 // Limits bound what one client can make the proxy do.

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/certgate/certgate/proxy/h1"
 )
 
 // Access log formats.
@@ -97,6 +99,13 @@ func noteAccess(w http.ResponseWriter, user string, rt *Route) {
 // handle is the server's handler: serveHTTP, wrapped for the access log
 // when the policy has one. Without one it adds nothing.
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	if r.TLS == nil {
+		// A connection the fast path handed over: net/http saw a plain
+		// connection, the TLS state is certgate's.
+		if ci, _ := r.Context().Value(connKey{}).(*connInfo); ci != nil && ci.tls != nil {
+			r.TLS = ci.tls
+		}
+	}
 	al := s.policy.Load().AccessLog
 	if al == nil {
 		s.serveHTTP(w, r)
@@ -114,7 +123,44 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	s.serveHTTP(aw, r)
 }
 
+// accessLine is what a line takes from the request.
+type accessLine struct {
+	method, uri, proto, remote, referer, userAgent string
+}
+
 func (l *AccessLog) write(rec *accessRecord, r *http.Request) {
+	l.writeLine(rec, &accessLine{method: r.Method, uri: r.RequestURI, proto: r.Proto, remote: r.RemoteAddr,
+		referer: r.Header.Get("Referer"), userAgent: r.Header.Get("User-Agent")})
+}
+
+// accessLine copies what the access log needs from a fast-path head.
+func (fc *fastConn) accessLine(b []byte, req *h1.Request) *accessLine {
+	line := &accessLine{method: string(b[req.Method.Start:req.Method.End]), uri: string(b[req.Target.Start:req.Target.End]),
+		proto: "HTTP/1.1", remote: fc.remote}
+	for i := 0; i < req.NFields; i++ {
+		f := req.Fields[i]
+		switch name := b[f.Name.Start:f.Name.End]; {
+		case h1.EqualFold(name, "referer"):
+			line.referer = string(b[f.Value.Start:f.Value.End])
+		case h1.EqualFold(name, "user-agent"):
+			line.userAgent = string(b[f.Value.Start:f.Value.End])
+		}
+	}
+	return line
+}
+
+// writeFast logs a request the fast path served.
+func (l *AccessLog) writeFast(line *accessLine, status int, sent int64, start time.Time, user, route string) {
+	buf := accessBufs.Get().(*[]byte)
+	rec := accessRecord{start: start, status: status, bytes: sent, user: user, route: route, buf: (*buf)[:0]}
+	l.writeLine(&rec, line)
+	*buf = rec.buf
+	accessBufs.Put(buf)
+}
+
+var accessBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func (l *AccessLog) writeLine(rec *accessRecord, r *accessLine) {
 	end := time.Now()
 	b := rec.buf[:0]
 	if l.combined {
@@ -132,8 +178,8 @@ func (l *AccessLog) write(rec *accessRecord, r *http.Request) {
 
 // appendCombined writes
 // $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent".
-func appendCombined(b []byte, rec *accessRecord, r *http.Request, end time.Time) []byte {
-	b = append(b, remoteHost(r.RemoteAddr)...)
+func appendCombined(b []byte, rec *accessRecord, r *accessLine, end time.Time) []byte {
+	b = append(b, remoteHost(r.remote)...)
 	b = append(b, " - "...)
 	if rec.user != "" {
 		b = appendLogText(b, rec.user)
@@ -143,34 +189,34 @@ func appendCombined(b []byte, rec *accessRecord, r *http.Request, end time.Time)
 	b = append(b, " ["...)
 	b = rec.start.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
 	b = append(b, "] \""...)
-	b = appendLogText(b, r.Method)
+	b = appendLogText(b, r.method)
 	b = append(b, ' ')
-	b = appendLogText(b, r.RequestURI)
+	b = appendLogText(b, r.uri)
 	b = append(b, ' ')
-	b = appendLogText(b, r.Proto)
+	b = appendLogText(b, r.proto)
 	b = append(b, "\" "...)
 	b = strconv.AppendInt(b, int64(rec.status), 10)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, rec.bytes, 10)
 	b = append(b, " \""...)
-	b = appendLogTextOr(b, r.Header.Get("Referer"))
+	b = appendLogTextOr(b, r.referer)
 	b = append(b, "\" \""...)
-	b = appendLogTextOr(b, r.Header.Get("User-Agent"))
+	b = appendLogTextOr(b, r.userAgent)
 	b = append(b, "\"\n"...)
 	return b
 }
 
-func appendJSONLine(b []byte, rec *accessRecord, r *http.Request, end time.Time) []byte {
+func appendJSONLine(b []byte, rec *accessRecord, r *accessLine, end time.Time) []byte {
 	b = append(b, `{"time":"`...)
 	b = rec.start.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
 	b = append(b, `","remote":`...)
-	b = appendJSONString(b, r.RemoteAddr)
+	b = appendJSONString(b, r.remote)
 	b = append(b, `,"method":`...)
-	b = appendJSONString(b, r.Method)
+	b = appendJSONString(b, r.method)
 	b = append(b, `,"path":`...)
-	b = appendJSONString(b, r.RequestURI)
+	b = appendJSONString(b, r.uri)
 	b = append(b, `,"proto":`...)
-	b = appendJSONString(b, r.Proto)
+	b = appendJSONString(b, r.proto)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(rec.status), 10)
 	b = append(b, `,"bytes":`...)

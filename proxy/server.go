@@ -65,6 +65,9 @@ type Options struct {
 	Limits          Limits
 	// Now is the clock for validity checks; nil means time.Now.
 	Now func() time.Time
+	// FastPath serves HTTP/1.1 through the forwarding loop of fastpath.go
+	// instead of net/http's server and ReverseProxy.
+	FastPath bool
 }
 
 // Server is the mTLS listener and its HTTP handler.
@@ -82,6 +85,7 @@ type Server struct {
 	ticketKeys [][32]byte
 	base       *tls.Config
 	sessions   sessionGuard // session.go: when tickets stop resuming
+	fast       *fastServer  // nil without Options.FastPath
 }
 
 // NewServer returns a Server; call SetPolicy before Serve.
@@ -97,6 +101,9 @@ func NewServer(opts Options) *Server {
 		s.now = time.Now
 	}
 	s.conns.byConn = make(map[net.Conn]*connInfo)
+	if opts.FastPath {
+		s.fast = &fastServer{s: s, conns: make(map[*fastConn]struct{})}
+	}
 	lim := opts.Limits
 	if lim.ReadHeaderTimeout <= 0 {
 		lim.ReadHeaderTimeout = 10 * time.Second
@@ -188,6 +195,9 @@ func (s *Server) SetPolicy(p *Policy) error {
 			if !slices.Contains(p.Routes, rt) {
 				rt.transport.CloseIdleConnections()
 				rt.retired.Store(true)
+				if s.fast != nil {
+					s.fast.retire(rt)
+				}
 			}
 		}
 	}
@@ -275,7 +285,12 @@ func (s *Server) Serve(ln net.Listener) error {
 	if n := s.opts.Limits.MaxConnections; n > 0 {
 		ln = newLimitListener(ln, n)
 	}
-	err := s.http.ServeTLS(ln, "", "")
+	var err error
+	if s.fast != nil {
+		err = s.serveFast(ln)
+	} else {
+		err = s.http.ServeTLS(ln, "", "")
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -286,9 +301,19 @@ func (s *Server) Serve(ln net.Listener) error {
 // then closes what is left (EAS long polls cannot be waited out; devices
 // reconnect).
 func (s *Server) Shutdown(ctx context.Context) error {
+	var ferr error
+	if s.fast != nil {
+		ferr = s.fast.shutdown(ctx)
+	}
 	err := s.http.Shutdown(ctx)
 	if err != nil {
 		s.http.Close()
+	}
+	if s.fast != nil {
+		s.fast.closePools()
+		if err == nil {
+			err = ferr
+		}
 	}
 	if p := s.policy.Load(); p != nil {
 		for _, rt := range p.Routes {
@@ -299,7 +324,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Close closes the listener and every connection at once.
-func (s *Server) Close() error { return s.http.Close() }
+func (s *Server) Close() error {
+	if s.fast != nil {
+		s.fast.closeAll()
+		s.fast.closePools()
+	}
+	return s.http.Close()
+}
 
 // RevokeSessions closes the user's connections established before
 // validFrom (EAS Ping long polls included) and returns how many it closed.
@@ -348,6 +379,9 @@ type connInfo struct {
 	decision *Decision
 	gen      [2]uint64 // policy and revocation generations the decision was taken under
 	user     string
+	// tls is the connection's TLS state when net/http cannot see it: a
+	// connection the fast path handed over (fastpath.go).
+	tls *tls.ConnectionState
 }
 
 type connRegistry struct {
@@ -359,6 +393,9 @@ type connKey struct{}
 
 func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 	ci := &connInfo{conn: c, accepted: s.now()}
+	if hc, ok := c.(*handoffConn); ok {
+		ci = hc.ci // accepted when the fast path accepted it
+	}
 	s.conns.mu.Lock()
 	s.conns.byConn[c] = ci
 	s.conns.mu.Unlock()

@@ -79,7 +79,8 @@ func TestRequestSmuggling(t *testing.T) {
 		// The 4 bytes after the chunked body would be a second, smuggled
 		// request to a backend that trusted Content-Length.
 		got := e.rawExchange(t, alice, "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
-		if !strings.HasPrefix(got, "HTTP/1.1 200") {
+		// net/http repairs (200), the HTTP/1.1 fast path refuses (400).
+		if !strings.HasPrefix(got, "HTTP/1.1 200") && !strings.HasPrefix(got, "HTTP/1.1 400") {
 			t.Fatalf("got %q", got)
 		}
 		for _, r := range e.backend.requests() {

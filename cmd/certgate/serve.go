@@ -108,6 +108,10 @@ type instance struct {
 	hashes  map[string][32]byte
 }
 
+// forceFastPath turns the HTTP/1.1 fast path on whatever the config says;
+// tests set it (CERTGATE_TEST_FASTPATH=1) to run the whole suite on it.
+var forceFastPath bool
+
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	switch cfg.Logging.Level {
@@ -211,6 +215,7 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 		// Answers TLS-ALPN-01 validators (nil without ACME).
 		ChallengeConfig: challenge,
 		Now:             opts.now,
+		FastPath:        cfg.HTTP1.FastPath || forceFastPath,
 		Limits: proxy.Limits{
 			ReadHeaderTimeout:    minPositive(cfg.Limits.ReadHeaderTimeout.Duration, cfg.Limits.HandshakeTimeout.Duration),
 			IdleTimeout:          cfg.Limits.IdleTimeout.Duration,
