@@ -78,6 +78,7 @@ type fastConn struct {
 	certs   []*x509.Certificate
 	idle    atomic.Bool
 	backend atomic.Pointer[backendConn] // in use, so that a cut also ends it
+	x       *exchange                   // the request's buffers; nil between requests
 	carry   []byte                      // pipelined bytes read past a request
 }
 
@@ -254,9 +255,10 @@ func (fc *fastConn) serve() {
 			fc.idle.Store(false)
 		}
 		wait = lim.IdleTimeout
-		x := exchanges.Get().(*exchange)
-		keep, handoff := fc.exchange(x, first[0])
-		exchanges.Put(x)
+		fc.x = exchanges.Get().(*exchange)
+		keep, handoff := fc.exchange(first[0])
+		exchanges.Put(fc.x)
+		fc.x = nil
 		if handoff != nil {
 			// net/http's ConnContext takes over the same connInfo.
 			fc.f.remove(fc)
@@ -273,8 +275,9 @@ func (fc *fastConn) serve() {
 
 // exchange serves one request. It returns whether the connection stays
 // open, or the connection to hand to net/http.
-func (fc *fastConn) exchange(x *exchange, first byte) (keep bool, handoff net.Conn) {
+func (fc *fastConn) exchange(first byte) (keep bool, handoff net.Conn) {
 	s := fc.f.s
+	x := fc.x
 	n := 0
 	if len(fc.carry) > 0 {
 		n = copy(x.in[:], fc.carry)
@@ -353,8 +356,10 @@ func (fc *fastConn) exchange(x *exchange, first byte) (keep bool, handoff net.Co
 	head := fc.rewrite(x, p, rt, d, b)
 	start := time.Now()
 	isHead := h1.EqualFold(b[req.Method.Start:req.Method.End], "head")
+	closeAfter := req.Close
+	// x (and so req and b) may be swapped during a long wait: not used below.
 	status, sent, keep := fc.roundTrip(x, rt, head, extra, req.ContentLength, isHead)
-	if req.Close {
+	if closeAfter {
 		keep = false
 	}
 	if rt.Kind != KindEAS || !eas.IsLongPoll(eas.Query{Cmd: cmd}) {
@@ -448,12 +453,13 @@ func (fc *fastConn) roundTrip(x *exchange, rt *Route, head, extra []byte, length
 		fc.backend.Store(bc)
 		err = fc.send(bc, head, extra, length)
 		if err == nil {
-			err = fc.awaitResponse(bc, rt)
+			err = fc.awaitResponse(bc, rt, x)
+			x = fc.x
 		}
 		// A pooled connection the backend closed meanwhile fails before
 		// any answer: retry once on a new one if nothing but the head was
 		// sent (the body cannot be read twice).
-		if err != nil && bc.reused && attempt == 0 && length <= 0 && !isTimeout(err) {
+		if err != nil && bc.reused && attempt == 0 && length <= 0 && !isTimeout(err) && !bc.watched {
 			fc.backend.Store(nil)
 			bc.Close()
 			continue
@@ -531,22 +537,42 @@ const quickResponse = 200 * time.Millisecond
 // A response slower than quickResponse gets a watcher goroutine that reads
 // the client meanwhile: its end (or reset) closes the backend connection,
 // as net/http's background read cancels a request.
-func (fc *fastConn) awaitResponse(bc *backendConn, rt *Route) error {
+func (fc *fastConn) awaitResponse(bc *backendConn, rt *Route, x *exchange) error {
 	deadline := time.Now().Add(rt.Timeout)
 	_ = bc.SetReadDeadline(time.Now().Add(min(rt.Timeout, quickResponse)))
-	var one [1]byte
-	_, err := io.ReadFull(bc, one[:])
-	if err != nil && isTimeout(err) && time.Now().Before(deadline) {
-		err = fc.awaitWatched(bc, deadline, one[:])
+	bc.pre, bc.hasFirst, bc.watched = 0, false, false
+	// A quick answer is read straight into the exchange (the request head
+	// there has been sent; a retry only follows an error, which reads
+	// nothing).
+	n, err := bc.Read(x.out[:])
+	if n > 0 {
+		bc.pre = n
+		_ = bc.SetReadDeadline(deadline) // the rest of the head, under the route timeout
+		return nil
 	}
-	if err != nil {
+	if err == nil || !isTimeout(err) || !time.Now().Before(deadline) {
+		if err == nil {
+			err = io.ErrNoProgress
+		}
 		return err
 	}
+	var one [1]byte
+	if err := fc.awaitWatched(bc, deadline, one[:]); err != nil {
+		return err
+	}
+	_ = bc.SetReadDeadline(deadline)
 	bc.first, bc.hasFirst = one[0], true
 	return nil
 }
 
+// awaitWatched waits for a slow response's first byte while a watcher
+// goroutine reads the client. The exchange goes back to the pool for the
+// wait: a connection held in a Ping keeps no buffer.
 func (fc *fastConn) awaitWatched(bc *backendConn, deadline time.Time, one []byte) error {
+	bc.watched = true
+	exchanges.Put(fc.x)
+	fc.x = nil
+	defer func() { fc.x = exchanges.Get().(*exchange) }()
 	var stopped atomic.Bool
 	var got [1]byte
 	gotByte := false
@@ -577,11 +603,12 @@ func (fc *fastConn) awaitWatched(bc *backendConn, deadline time.Time, one []byte
 // copyResponse reads the response head, writes it rewritten, and copies
 // the body by its framing.
 func (fc *fastConn) copyResponse(x *exchange, bc *backendConn, isHead bool) (status int, sent int64, keepClient, keepBackend bool) {
-	n := 0
+	n := bc.pre
 	if bc.hasFirst {
 		x.out[0] = bc.first
 		n, bc.hasFirst = 1, false
 	}
+	bc.pre = 0
 	resp := &x.resp
 	for {
 		var err error
@@ -602,9 +629,13 @@ func (fc *fastConn) copyResponse(x *exchange, bc *backendConn, isHead bool) (sta
 			}
 		}
 		if err != nil {
-			fc.f.s.log.Warn("backend error", "error", err)
-			writeSimple(fc.tc, http.StatusBadGateway, "backend_unavailable", false)
-			return http.StatusBadGateway, 0, true, false
+			code, why := errorStatus(err)
+			if err == h1.ErrBadResponse {
+				code, why = http.StatusBadGateway, "backend_unavailable"
+			}
+			fc.f.s.log.Warn("backend error", "error", err, "status", code)
+			writeSimple(fc.tc, code, why, false)
+			return code, 0, true, false
 		}
 		if resp.Status >= 200 || resp.Status == http.StatusSwitchingProtocols {
 			break
@@ -766,6 +797,8 @@ type backendConn struct {
 	idleFrom time.Time
 	first    byte
 	hasFirst bool
+	pre      int  // response bytes already read into the exchange's out buffer
+	watched  bool // the wait released the exchange: the request cannot be resent
 }
 
 // backendPool keeps a route's idle backend connections, newest first.

@@ -51,6 +51,7 @@ type inprocOptions struct {
 	backend string // http://host:port
 	crlURL  string // http://, https:// or file://
 	logOut  io.Writer
+	fast    bool // the HTTP/1.1 fast path (http1.fastPath)
 }
 
 func startInproc(ctx context.Context, o inprocOptions) (*inproc, error) {
@@ -91,6 +92,7 @@ func startInproc(ctx context.Context, o inprocOptions) (*inproc, error) {
 		Metrics:        proxy.NewMetrics(reg),
 		GetCertificate: magic.GetCertificate,
 		Limits:         proxy.Limits{IdleTimeout: 10 * time.Minute},
+		FastPath:       o.fast,
 	})
 	bindings := []trust.Binding{
 		{Field: trust.FieldPrincipalName, Attribute: trust.AttrUserPrincipalName},
@@ -188,6 +190,7 @@ func runInproc(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.admin, "admin", "", "admin address (POST /crl/refresh); empty: none")
 	fs.StringVar(&o.backend, "backend", "", "backend URL, http://host:port (required)")
 	crl := fs.String("crl", "small", "small, big (the pki's CRL files) or a CRL URL")
+	fs.BoolVar(&o.fast, "fastpath", false, "serve HTTP/1.1 on the fast path (http1.fastPath)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile here on exit")
 	traceFile := fs.String("trace", "", "write a runtime execution trace here (go tool trace): scheduling latency during a CRL refresh")
 	memProfile := fs.String("memprofile", "", "write an allocation profile here on exit")
@@ -268,7 +271,13 @@ func runInproc(ctx context.Context, args []string, out io.Writer) error {
 		})
 		defer t.Stop()
 	}
+	var m0 runtime.MemStats
+	runtime.ReadMemStats(&m0)
 	<-wait.Done()
+	var m1 runtime.MemStats
+	runtime.ReadMemStats(&m1)
+	// Divide by the load's request count for allocations per request.
+	fmt.Fprintf(out, "serve-inproc: %d allocations, %d bytes allocated while serving\n", m1.Mallocs-m0.Mallocs, m1.TotalAlloc-m0.TotalAlloc)
 	if *memProfile != "" {
 		f, err := os.Create(*memProfile)
 		if err != nil {

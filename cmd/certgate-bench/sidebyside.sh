@@ -25,6 +25,8 @@ CURVE=${CURVE:-X25519}
 WORK=${WORK:-$(mktemp -d /tmp/certgate-sidebyside.XXXXXX)}
 SCENARIOS=${SCENARIOS:-"hs-small hs-big resumed ka-h1 ka-h2 idle hs-mlkem crl-refresh crl"}
 PORT_BASE=${PORT_BASE:-28440}
+# true: certgate serves HTTP/1.1 on its fast path (http1.fastPath).
+FASTPATH=${FASTPATH:-false}
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 RESULTS=$WORK/results.jsonl
@@ -98,6 +100,8 @@ logging:
 accessLog:
   format: combined
   file: $WORK/certgate-access-$1.log
+http1:
+  fastPath: $FASTPATH
 YAML
 }
 certgate_config small "file://pki/crl-small.der"
