@@ -155,3 +155,15 @@ func prepare(s string) string {
 	}
 	return b.String()
 }
+
+// SameName reports whether two DER-encoded distinguished names match by
+// the RFC 5280 §7.1 comparison this package chains names with. A name that
+// does not parse matches nothing.
+func SameName(a, b []byte) bool {
+	na, err := parseName(a)
+	if err != nil {
+		return false
+	}
+	nb, err := parseName(b)
+	return err == nil && na.equal(nb)
+}

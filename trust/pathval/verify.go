@@ -221,13 +221,16 @@ func (s *search) extend(path []*node) {
 	var tried []string
 	for _, p := range cands {
 		if slices.ContainsFunc(path, func(o *node) bool { return o.sum == p.sum }) {
+			if p.sum == cur.sum {
+				tried = append(tried, fmt.Sprintf("%s: self-signed, and not a configured root", Describe(p.cert)))
+			}
 			continue
 		}
 		if s.best != nil && len(path)+1 >= len(s.best) {
 			return // nothing below can be shorter than what was found
 		}
 		if len(path)+1 > s.v.opt.MaxLength {
-			tried = append(tried, fmt.Sprintf("%s: the path would be longer than %d certificates", Describe(p.cert), s.v.opt.MaxLength))
+			tried = append(tried, fmt.Sprintf("%s: the chain would be longer than the maximum %d", Describe(p.cert), s.v.opt.MaxLength))
 			continue
 		}
 		if err := s.signature(cur, p); err != nil {
@@ -247,7 +250,7 @@ func (s *search) extend(path []*node) {
 		}
 		s.extend(full)
 	}
-	if s.best == nil && len(path) >= s.deadDepth && (len(cands) == 0 || len(tried) > 0) {
+	if s.best == nil && (len(path) > s.deadDepth || len(path) == s.deadDepth && len(s.tried) == 0) {
 		s.deadDepth, s.dead, s.tried = len(path), cur, tried
 	}
 }
@@ -295,7 +298,7 @@ func (s *search) untrusted() *Error {
 			}
 			names = append(names, fmt.Sprintf("%q", c.cert.Subject.String()))
 		}
-		e.Detail = fmt.Sprintf("its issuer %q is not a configured CA nor among the certificates sent (configured: %s)", e.Issuer, joinComma(names))
+		e.Detail = fmt.Sprintf("unknown authority: its issuer %q is neither a configured CA nor among the certificates sent (configured: %s)", e.Issuer, joinComma(names))
 		return e
 	}
 	e.Detail = fmt.Sprintf("no usable issuer %q", e.Issuer)
@@ -400,7 +403,7 @@ func (v *Verifier) common(n *node, at time.Time) *Error {
 	}
 	for _, ext := range c.Extensions {
 		if ext.Critical && !recognised(ext.Id) {
-			return &Error{Reason: Untrusted, Cert: c, Detail: fmt.Sprintf("unsupported critical extension %s", ext.Id), Rule: "RFC 5280 §6.1.4 (o) critical extensions"}
+			return &Error{Reason: Untrusted, Cert: c, Detail: fmt.Sprintf("unhandled critical extension %s", ext.Id), Rule: "RFC 5280 §6.1.4 (o) critical extensions"}
 		}
 	}
 	return nil
