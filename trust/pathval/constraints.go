@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -69,7 +70,12 @@ func describeName(n name) string {
 		var atvs []string
 		for _, a := range strings.Split(n.rdns[i], "\x02") {
 			oid, v, _ := strings.Cut(a, "\x01")
-			atvs = append(atvs, attrShort(oid)+"="+v[1:])
+			if u, err := strconv.Unquote(strings.TrimPrefix(v, "s")); err == nil && strings.HasPrefix(v, "s") {
+				v = u
+			} else {
+				v = "#" + strings.TrimPrefix(v, "b")
+			}
+			atvs = append(atvs, attrShort(oid)+"="+v)
 		}
 		parts = append(parts, strings.Join(atvs, "+"))
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf16"
@@ -80,7 +81,9 @@ func parseName(raw []byte) (name, error) {
 			s, ok := decodeString(tag, content)
 			var v string
 			if ok {
-				v = oid.String() + "\x01s" + prepare(s)
+				// Quoted, so that no value can contain the separators
+				// and two different names never share a key.
+				v = oid.String() + "\x01s" + strconv.Quote(prepare(s))
 				if oid.Equal(oidEmailAddress) {
 					n.emails = append(n.emails, s)
 				}
