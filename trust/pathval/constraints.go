@@ -339,34 +339,44 @@ func sameForm(n, b generalName) bool {
 // nameState is the permitted_subtrees / excluded_subtrees of §6.1.2 (b),
 // (c). permitted keeps one list per constraining certificate: a name must
 // fall in every list that has a subtree of its form, which is the
-// intersection of §6.1.4 (g) without computing it.
+// intersection of §6.1.4 (g) without computing it. Each list remembers its
+// certificate, for the explanation.
 type nameState struct {
-	permitted [][]generalName
-	excluded  []generalName
+	permitted []subtrees
+	excluded  []subtrees
 }
 
-func (s *nameState) add(c constraints) {
+type subtrees struct {
+	from  string // the CA that set them, as Describe names it
+	bases []generalName
+}
+
+func (s *nameState) add(c constraints, from string) {
 	if c.permitted != nil {
-		s.permitted = append(s.permitted, c.permitted)
+		s.permitted = append(s.permitted, subtrees{from, c.permitted})
 	}
-	s.excluded = append(s.excluded, c.excluded...)
+	if c.excluded != nil {
+		s.excluded = append(s.excluded, subtrees{from, c.excluded})
+	}
 }
 
 // check returns a description of the first name of names that the
 // constraints refuse, or "".
 func (s *nameState) check(names []generalName) string {
 	for _, n := range names {
-		for _, b := range s.excluded {
-			if !sameForm(n, b) {
-				continue
-			}
-			if in, ok := match(n, b); in || !ok {
-				return fmt.Sprintf("%s is within the excluded subtree %s", n, b)
+		for _, set := range s.excluded {
+			for _, b := range set.bases {
+				if !sameForm(n, b) {
+					continue
+				}
+				if in, ok := match(n, b); in || !ok {
+					return fmt.Sprintf("%s is within the excluded subtree %s of %s", n, b, set.from)
+				}
 			}
 		}
 		for _, set := range s.permitted {
 			constrained, in := false, false
-			for _, b := range set {
+			for _, b := range set.bases {
 				if !sameForm(n, b) {
 					continue
 				}
@@ -377,7 +387,7 @@ func (s *nameState) check(names []generalName) string {
 				}
 			}
 			if constrained && !in {
-				return fmt.Sprintf("%s is not within the permitted subtrees of its form", n)
+				return fmt.Sprintf("%s is not within the permitted %s subtrees of %s", n, n.kind, set.from)
 			}
 		}
 	}

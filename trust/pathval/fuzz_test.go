@@ -188,13 +188,13 @@ func FuzzParsers(f *testing.F) {
 			}
 			var st nameState
 			if nc, err := parseNameConstraints(data); err == nil {
-				st.add(nc)
+				st.add(nc, "CA")
 			}
 			_ = st.check(gns)
 		}
 		if nc, err := parseNameConstraints(data); err == nil {
 			var st nameState
-			st.add(nc)
+			st.add(nc, "CA")
 			for _, g := range append(nc.permitted, nc.excluded...) {
 				_ = g.String()
 			}

@@ -173,6 +173,7 @@ type search struct {
 	sent     []*node
 	sigs     map[[2]*node]error
 	checks   int
+	visits   int
 	gaveUp   bool
 
 	best       []*node
@@ -216,6 +217,13 @@ func (s *search) candidates(n *node) []*node {
 }
 
 func (s *search) extend(path []*node) {
+	// Cached signature results make revisiting cheap but not free: a
+	// client can send certificates that all sign each other, whose
+	// orderings are many. Visits are bounded like signature checks.
+	if s.visits++; s.visits > 10*s.v.opt.MaxSignatureChecks {
+		s.gaveUp = true
+		return
+	}
 	cur := path[len(path)-1]
 	cands := s.candidates(cur)
 	var tried []string
@@ -283,13 +291,12 @@ func (s *search) signature(child, parent *node) error {
 func (s *search) untrusted() *Error {
 	e := &Error{Reason: Untrusted, Rule: "RFC 5280 §6.1: no certification path to a configured root"}
 	d := s.dead
-	if d == nil {
+	switch {
+	case d == nil:
 		e.Detail = "no certification path to a configured root"
-		return e
-	}
-	e.Cert = d.cert
-	e.Issuer = d.cert.Issuer.String()
-	if len(s.tried) == 0 {
+	case len(s.tried) == 0:
+		e.Cert = d.cert
+		e.Issuer = d.cert.Issuer.String()
 		var names []string
 		for _, c := range s.v.configured {
 			if len(names) == 6 {
@@ -299,12 +306,14 @@ func (s *search) untrusted() *Error {
 			names = append(names, fmt.Sprintf("%q", c.cert.Subject.String()))
 		}
 		e.Detail = fmt.Sprintf("unknown authority: its issuer %q is neither a configured CA nor among the certificates sent (configured: %s)", e.Issuer, joinComma(names))
-		return e
+	default:
+		e.Cert = d.cert
+		e.Issuer = d.cert.Issuer.String()
+		e.Detail = fmt.Sprintf("no usable issuer %q", e.Issuer)
+		e.Tried = s.tried
 	}
-	e.Detail = fmt.Sprintf("no usable issuer %q", e.Issuer)
-	e.Tried = s.tried
 	if s.gaveUp {
-		e.Detail += fmt.Sprintf(" (path building stopped after %d signature checks)", s.v.opt.MaxSignatureChecks)
+		e.Detail += fmt.Sprintf(" (path building stopped at its bound of %d signature checks)", s.v.opt.MaxSignatureChecks)
 	}
 	return e
 }
@@ -440,7 +449,7 @@ func (v *Verifier) caChecks(n *node, st *state, anchor bool) *Error {
 			if err != nil {
 				return &Error{Reason: NameConstraints, Cert: c, Detail: "its nameConstraints extension cannot be processed: " + err.Error(), Rule: "RFC 5280 §4.2.1.10"}
 			}
-			st.names.add(nc)
+			st.names.add(nc, Describe(c))
 		}
 	}
 	return nil

@@ -351,3 +351,19 @@ func withSKI(c *x509.Certificate, ski []byte) *x509.Certificate {
 	cp.SubjectKeyId = ski
 	return &cp
 }
+
+// Certificates that all sign each other (one name, one key) have many
+// orderings; path building stops at its bound instead of trying them all.
+func TestVisitsAreBounded(t *testing.T) {
+	root := mk(t, spec{cn: "Root", ca: true}, nil, nil)
+	var loop []*issued
+	for range 7 {
+		loop = append(loop, mk(t, spec{cn: "Loop", ca: true, key: 3}, nil, nil))
+	}
+	leaf := mk(t, spec{cn: "alice", key: 2}, loop[0], nil)
+	v := New(certs(root), nil, Options{})
+	_, err := v.Verify(leaf.cert, certs(loop...), t0)
+	if reasonOf(t, err) != Untrusted || !strings.Contains(err.Error(), "stopped at its bound") {
+		t.Fatalf("error %v, want untrusted at the bound", err)
+	}
+}
