@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -116,5 +117,45 @@ func TestCheckExplains(t *testing.T) {
 	}
 	if res.Reason != "untrusted" || res.IssuerLookedFor != "CN=Foreign Root" || !strings.Contains(res.Error, "Test Root CA") {
 		t.Fatalf("untrusted explanation: %+v", res)
+	}
+}
+
+// crypto/tls refuses a client certificate crypto/x509 cannot parse before
+// certgate sees it; the listener still counts and logs it as a decision.
+func TestMalformedClientCertificateAtHandshake(t *testing.T) {
+	e := newEnv(t, envConfig{rejectWith: "http"})
+	der, err := pkits.Cert("ValiddistributionPointTest4EE")
+	must(t, err)
+	cfg := e.clientTLS(nil)
+	key := e.inter.Leaf(t, "any key").Key
+	// GetClientCertificate, because crypto/tls's client would not pick a
+	// certificate it cannot parse from Certificates.
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+	}
+	conn, err := tls.Dial("tcp", e.inst.proxyAddr(), cfg)
+	if err == nil {
+		// TLS 1.3: the client is done before the server reads its
+		// certificate; the refusal arrives as an alert on the first read.
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err = conn.Read(make([]byte, 1))
+		conn.Close()
+	}
+	if err == nil {
+		t.Fatal("the handshake with a malformed certificate succeeded")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mfs := opsScrape(t, "http://"+e.inst.adminAddr()+"/metrics")
+		if opsMetric(t, mfs, "certgate_auth_decisions_total", map[string]string{"reason": "malformed_certificate"}) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no malformed_certificate decision counted; logs:\n%s", e.logs)
+		}
+		time.Sleep(10 * time.Millisecond) // the server logs after its handshake returns
+	}
+	if !strings.Contains(e.logs.String(), `"reason":"malformed_certificate"`) {
+		t.Fatalf("no decision log line:\n%s", e.logs)
 	}
 }
