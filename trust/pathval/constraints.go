@@ -96,8 +96,14 @@ func attrShort(oid string) string {
 		return "O"
 	case "2.5.4.11":
 		return "OU"
+	case "2.5.4.5":
+		return "SERIALNUMBER"
+	case "2.5.4.9":
+		return "STREET"
 	case "0.9.2342.19200300.100.1.25":
 		return "DC"
+	case "0.9.2342.19200300.100.1.1":
+		return "UID"
 	case "1.2.840.113549.1.9.1":
 		return "emailAddress"
 	}

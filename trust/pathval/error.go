@@ -3,6 +3,9 @@ package pathval
 import (
 	"crypto/sha1"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -59,7 +62,7 @@ func (e *Error) Error() string {
 // its key identifier (several CA certificates may share a name), for other
 // certificates the serial number.
 func Describe(c *x509.Certificate) string {
-	subj := c.Subject.String()
+	subj := FormatName(c.RawSubject)
 	if subj == "" {
 		subj = "(empty subject)"
 	}
@@ -89,4 +92,42 @@ func publicKeyBits(spki []byte) ([]byte, bool) {
 	var bits []byte
 	ok := s.ReadASN1(&inner, cbasn1.SEQUENCE) && inner.ReadASN1(&algo, cbasn1.SEQUENCE) && inner.ReadASN1BitStringAsBytes(&bits)
 	return bits, ok
+}
+
+// FormatName renders a DER distinguished name as RFC 4514 text, most
+// specific RDN first, naming the attributes Active Directory CAs use (DC,
+// UID, E) that pkix.Name.String prints as dotted OIDs. A name that does
+// not parse is shown as hex.
+func FormatName(raw []byte) string {
+	var rdns pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(raw, &rdns); err != nil || len(rest) != 0 {
+		return "#" + hex.EncodeToString(raw)
+	}
+	var b strings.Builder
+	for i := len(rdns) - 1; i >= 0; i-- {
+		if i != len(rdns)-1 {
+			b.WriteByte(',')
+		}
+		for j, atv := range rdns[i] {
+			if j > 0 {
+				b.WriteByte('+')
+			}
+			b.WriteString(attrShort(atv.Type.String()))
+			b.WriteByte('=')
+			v, ok := atv.Value.(string)
+			if !ok {
+				der, _ := asn1.Marshal(atv.Value)
+				b.WriteString("#" + hex.EncodeToString(der))
+				continue
+			}
+			for k, r := range v {
+				switch {
+				case strings.ContainsRune(",+\"\\<>;", r), k == 0 && (r == ' ' || r == '#'), k == len(v)-1 && r == ' ':
+					b.WriteByte('\\')
+				}
+				b.WriteRune(r)
+			}
+		}
+	}
+	return b.String()
 }

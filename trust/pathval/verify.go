@@ -296,19 +296,19 @@ func (s *search) untrusted() *Error {
 		e.Detail = "no certification path to a configured root"
 	case len(s.tried) == 0:
 		e.Cert = d.cert
-		e.Issuer = d.cert.Issuer.String()
+		e.Issuer = FormatName(d.cert.RawIssuer)
 		var names []string
 		for _, c := range s.v.configured {
 			if len(names) == 6 {
 				names = append(names, "…")
 				break
 			}
-			names = append(names, fmt.Sprintf("%q", c.cert.Subject.String()))
+			names = append(names, fmt.Sprintf("%q", FormatName(c.cert.RawSubject)))
 		}
 		e.Detail = fmt.Sprintf("unknown authority: its issuer %q is neither a configured CA nor among the certificates sent (configured: %s)", e.Issuer, joinComma(names))
 	default:
 		e.Cert = d.cert
-		e.Issuer = d.cert.Issuer.String()
+		e.Issuer = FormatName(d.cert.RawIssuer)
 		e.Detail = fmt.Sprintf("no usable issuer %q", e.Issuer)
 		e.Tried = s.tried
 	}

@@ -367,3 +367,14 @@ func TestVisitsAreBounded(t *testing.T) {
 		t.Fatalf("error %v, want untrusted at the bound", err)
 	}
 }
+
+func TestFormatName(t *testing.T) {
+	dc := asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 25}
+	raw := rawName(t, []atv{{dc, "com", asn1.TagIA5String}}, []atv{{dc, "contoso", asn1.TagIA5String}}, []atv{{oidCN, "CONTOSO-DC-CA, Issuing", asn1.TagUTF8String}})
+	if got, want := FormatName(raw), `CN=CONTOSO-DC-CA\, Issuing,DC=contoso,DC=com`; got != want {
+		t.Fatalf("FormatName = %q, want %q", got, want)
+	}
+	if got := FormatName([]byte{1, 2}); got != "#0102" {
+		t.Fatalf("FormatName of garbage = %q", got)
+	}
+}
