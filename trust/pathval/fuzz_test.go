@@ -128,7 +128,17 @@ func FuzzAgainstX509(f *testing.F) {
 			pool.AddCert(c.cert)
 		}
 		_, xerr := leaf.cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: pool, CurrentTime: t0, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-		_, perr := New(certs(root), certs(inters...), Options{}).Verify(leaf.cert, nil, t0)
+		// Each intermediate is configured or sent by the client; x509 sees
+		// them all as intermediates, which is what both are.
+		var configured, sent []*issued
+		for _, c := range inters {
+			if s.pick(2) == 0 {
+				configured = append(configured, c)
+			} else {
+				sent = append(sent, c)
+			}
+		}
+		_, perr := New(certs(root), certs(configured...), Options{}).Verify(leaf.cert, certs(sent...), t0)
 		switch {
 		case (xerr == nil) == (perr == nil):
 		case perr == nil && selfIssued && isTooManyIntermediates(xerr):
