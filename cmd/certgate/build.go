@@ -155,7 +155,11 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 				// Loaded here, so a reload (SIGHUP or a changed file) builds
 				// a new route with the new pair and swaps it in with the
 				// rest of the policy; a broken pair keeps the old one.
-				tc.Certificates = []tls.Certificate{pair}
+				// Always presented, like nginx's proxy_ssl_certificate: Go
+				// would otherwise send nothing when the backend's list of
+				// acceptable CAs does not name the issuer, which the backend
+				// then reports as a missing certificate.
+				tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &pair, nil }
 			}
 			rc.BackendTLS = tc
 		}

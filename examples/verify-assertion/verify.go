@@ -217,8 +217,10 @@ func (v *Verifier) key(ctx context.Context, kid string) (*jose.JSONWebKey, error
 	defer v.mu.Unlock()
 	now := v.o.Now()
 	found := v.keys.Key(kid)
-	stale := now.Sub(v.fetched) >= v.o.MaxAge
-	if (len(found) == 0 || stale) && now.Sub(v.lastTried) >= v.o.MinRefresh {
+	sinceTry := now.Sub(v.lastTried)
+	due := (now.Sub(v.fetched) >= v.o.MaxAge && sinceTry >= v.o.MaxAge) ||
+		(len(found) == 0 && sinceTry >= v.o.MinRefresh)
+	if due {
 		v.lastTried = now
 		set, err := v.fetch(ctx)
 		if err == nil {
