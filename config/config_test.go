@@ -190,6 +190,30 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+func TestAssertionDefaults(t *testing.T) {
+	p := newPKI(t)
+	writeFile(t, filepath.Join(p.dir, "keys", "a.pem"), []byte("placeholder"))
+	for _, tc := range []struct {
+		yaml             string
+		lifetime, reuse  time.Duration
+		issuer, audience string
+	}{
+		{"{keys: [keys/a.pem]}", 60 * time.Second, 5 * time.Second, "certgate", "http://127.0.0.1:8081"},
+		{"{keys: [keys/a.pem], lifetime: 4s}", 4 * time.Second, 2 * time.Second, "certgate", "http://127.0.0.1:8081"},
+		{"{keys: [keys/a.pem], reuse: 0s, issuer: me, audience: app}", 60 * time.Second, 0, "me", "app"},
+	} {
+		text := mustReplace(t, p.baseConfig(), "    backend: http://127.0.0.1:8081\n", "    backend: http://127.0.0.1:8081\n    assertion: "+tc.yaml+"\n")
+		c, err := config.Parse([]byte(text), "certgate.yaml", p.dir)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.yaml, err)
+		}
+		a := c.Routes[1].Assertion
+		if a.Lifetime.Duration != tc.lifetime || a.Reuse.Duration != tc.reuse || a.Issuer != tc.issuer || a.Audience != tc.audience || a.Header != "X-Certgate-Assertion" {
+			t.Errorf("%s: got %+v", tc.yaml, *a)
+		}
+	}
+}
+
 func TestDefaultsDependOnOtherKeys(t *testing.T) {
 	p := newPKI(t)
 	cases := []struct {

@@ -87,10 +87,11 @@ func applyDefaults(c *Config) {
 			d.str(&a.Audience, p+".assertion.audience", rt.Backend)
 			d.str(&a.Header, p+".assertion.header", DefaultAssertionHeader)
 			d.dur(&a.Lifetime, p+".assertion.lifetime", 60*time.Second)
-			// One signature serves a connection's requests for 5 s: the
-			// per-request cost of a signature is several times that of
-			// proxying a keep-alive request (BENCHMARKS.md).
-			d.dur(&a.Reuse, p+".assertion.reuse", 5*time.Second)
+			// One signature serves a connection's requests for 5 s (at most
+			// half the lifetime, so a short lifetime alone is valid): a
+			// signature costs several times what proxying a keep-alive
+			// request does (BENCHMARKS.md).
+			d.dur(&a.Reuse, p+".assertion.reuse", min(5*time.Second, a.Lifetime.Duration/2))
 		}
 	}
 
