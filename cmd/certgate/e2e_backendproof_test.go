@@ -167,8 +167,7 @@ func TestBackendClientCertAgainstNginx(t *testing.T) {
 	wrong := otherCA.Leaf(t, "certgate proxy")
 	ng := startNginx(t, ownCA.Cert)
 
-	var o *opsEnv
-	o = newOpsEnv(t, envConfig{
+	o := newOpsEnv(t, envConfig{
 		routes: fmt.Sprintf(`  - name: owa
     backend: %s
     backendCA: backend/server-ca.pem
