@@ -373,8 +373,9 @@ func TestAssertionAdmitsThroughCertgateOnly(t *testing.T) {
 	be := newAssertedBackend(t)
 	var k *assertion.Key
 	o := newOpsEnv(t, envConfig{
-		identity: "  directory: {file: users.yaml}\n  forwardClientCert: rfc9440\n",
-		routes:   assertionRoute(be.srv.URL, "keys/a.pem"),
+		identity:  "  directory: {file: users.yaml}\n  forwardClientCert: rfc9440\n",
+		routes:    assertionRoute(be.srv.URL, "keys/a.pem"),
+		extraYAML: "jwks:\n  proxyPath: /.well-known/certgate-jwks.json\n",
 		beforeStart: func(e *env) {
 			k = writeAssertionKey(t, filepath.Join(e.dir, "keys", "a.pem"), "ES256")
 			must(t, testpki.WriteCert(filepath.Join(e.dir, "backend-ca.pem"), be.srv.Certificate()))
@@ -431,6 +432,14 @@ func TestAssertionAdmitsThroughCertgateOnly(t *testing.T) {
 		t.Errorf("genuine assertion with another certificate: %d %q", r.code, r.body)
 	}
 
+	// The JWKS is on the admin listener and, with jwks.proxyPath, on the
+	// client listener (the request does not reach the backend).
+	if ids := jwksKids(t, o.adminURL("/.well-known/jwks.json")); len(ids) != 1 || ids[0] != k.ID {
+		t.Errorf("admin JWKS kids %v, want [%s]", ids, k.ID)
+	}
+	if r := o.curl(ac, ak, o.url("/.well-known/certgate-jwks.json")); r.code != 200 || !strings.Contains(r.body, `"kid":"`+k.ID+`"`) || strings.Contains(r.body, `"d":`) {
+		t.Errorf("proxy JWKS: %d %q", r.code, r.body)
+	}
 	// The JWKS, the metrics and the status page show the key.
 	mfs := opsScrape(t, o.adminURL("/metrics"))
 	if v := opsMetric(t, mfs, "certgate_assertions_signed_total", map[string]string{"route": "app"}); v < 1 {
