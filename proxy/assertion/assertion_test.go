@@ -57,6 +57,7 @@ func TestLoadKey(t *testing.T) {
 		{name: "rsa", path: writePEM(t, "PRIVATE KEY", pkcs8(t, rk)), err: "*rsa.PrivateKey key; want ECDSA P-256 (ES256) or Ed25519 (EdDSA)"},
 		{name: "certificate only", path: writePEM(t, "CERTIFICATE", []byte{1, 2, 3}), err: "no PEM private key"},
 		{name: "garbage in block", path: writePEM(t, "PRIVATE KEY", []byte("not a key")), err: "cannot parse the PRIVATE KEY block"},
+		{name: "encrypted", path: writePEM(t, "ENCRYPTED PRIVATE KEY", []byte{1, 2, 3}), err: "the private key is encrypted"},
 		{name: "missing", path: filepath.Join(t.TempDir(), "nope.pem"), err: "no such file or directory"},
 		{name: "directory", path: t.TempDir(), err: "is not a regular file"},
 	} {

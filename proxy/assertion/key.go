@@ -90,6 +90,11 @@ func ParseKey(data []byte) (*Key, error) {
 		if blk.Type == "PRIVATE KEY" || blk.Type == "EC PRIVATE KEY" {
 			break
 		}
+		if blk.Type == "ENCRYPTED PRIVATE KEY" || blk.Headers["Proc-Type"] != "" {
+			// certgate reloads keys unattended; there is nobody to ask for
+			// a passphrase. File permissions protect the key instead.
+			return nil, errors.New("the private key is encrypted; certgate needs it unencrypted (openssl pkey -in KEY -out KEY.pem), readable only by certgate")
+		}
 		// EC PARAMETERS blocks (openssl ecparam -genkey) precede the key.
 	}
 	var raw any
