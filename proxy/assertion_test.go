@@ -100,7 +100,7 @@ func startRig(t *testing.T, jwks *assertion.KeySet, jwksPath string, routes ...p
 	t.Cleanup(func() { s.Close() })
 	pool := x509.NewCertPool()
 	pool.AddCert(root.Cert)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{
+	tr := &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{
 		RootCAs: pool, ServerName: "localhost",
 		Certificates: []tls.Certificate{{Certificate: [][]byte{alice.Cert.Raw}, PrivateKey: alice.Key}},
 	}}
@@ -290,5 +290,44 @@ func TestJWKSOnTheProxyListener(t *testing.T) {
 	}
 	if len(be.headers()) != 0 {
 		t.Fatal("the JWKS request reached the backend")
+	}
+}
+
+// TestAssertionReuseUnderHTTP2 sends concurrent streams on one HTTP/2
+// connection: every request carries a valid assertion, and the streams
+// share the connection's assertion instead of one signature each.
+func TestAssertionReuseUnderHTTP2(t *testing.T) {
+	be := newSeen(t)
+	k := ecKey(t)
+	set := assertion.NewKeySet(k)
+	r := startRig(t, set, "", proxy.RouteConfig{Name: "web", PathPrefix: "/", Backend: be.srv.URL, Assertion: signer(t, 30*time.Second, k)})
+	if code, _ := r.get(t, "/"); code != 200 { // opens the connection
+		t.Fatal(code)
+	}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			req, _ := http.NewRequest("GET", r.base+"/", nil)
+			req.Host = "localhost"
+			resp, err := r.client.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
+				t.Errorf("%s %d", resp.Proto, resp.StatusCode)
+			}
+			resp.Body.Close()
+		})
+	}
+	wg.Wait()
+	hs := be.headers()
+	for _, h := range hs {
+		if c := claimsOf(t, set, h.Get("X-Certgate-Assertion")); c.Subject != "alice@contoso.com" {
+			t.Fatalf("claims %+v", c)
+		}
+	}
+	if n := counterSum(t, r.reg, "certgate_assertions_signed_total"); n != 1 {
+		t.Errorf("%v signatures for %d requests on one connection within the reuse window, want 1", n, len(hs))
 	}
 }
