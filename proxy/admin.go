@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/proxy/assertion"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
