@@ -170,6 +170,11 @@ type Route struct {
 	Timeout           Duration  `yaml:"timeout"`
 	NetBIOSDomain     string    `yaml:"netbiosDomain"`
 	Autodiscover      bool      `yaml:"autodiscover"`
+	// BackendKeepAlive false opens a new backend connection per request,
+	// for backends that close a connection after each response without
+	// saying so (SOGo: a request sent on such a connection meets EOF, and
+	// a POST cannot be retried). nil means true.
+	BackendKeepAlive *bool `yaml:"backendKeepAlive"`
 }
 
 // Logging configures the structured log.

@@ -37,6 +37,11 @@ type RouteConfig struct {
 	Timeout       time.Duration
 	NetbiosDomain string
 	Autodiscover  bool
+	// NoKeepAlive opens a new backend connection for every request
+	// (Apache's proxy-nokeepalive): some backends close each connection
+	// after one response without a "Connection: close", and a request
+	// sent on it in that moment fails with EOF.
+	NoKeepAlive bool
 }
 
 // Route is a prepared RouteConfig with its pooled backend transport.
@@ -81,6 +86,7 @@ func NewRoute(rc RouteConfig) (*Route, error) {
 		ResponseHeaderTimeout: rc.Timeout,
 		// Transparent gzip would change bodies the client signed up for.
 		DisableCompression: true,
+		DisableKeepAlives:  rc.NoKeepAlive,
 	}
 	switch {
 	case strings.HasPrefix(rc.Backend, "unix:"):
