@@ -565,6 +565,8 @@ func sogoArgs(dir Directory, sogoDir string, port, pgPort, mcPort, imapPort, smt
 		"-SOGoInternalSyncInterval", "5",
 		"-SOGoMaximumPingInterval", "3540",
 		"-SOGoMaximumSyncInterval", "3540",
+		// Minutes a worker may spend on one request: a Ping's.
+		"-WOWatchDogRequestTimeout", "60",
 		"-SOGoEASDebugEnabled", "YES",
 		"-ImapDebugEnabled", "YES",
 		"-SOGoUserSources", source,
