@@ -226,6 +226,7 @@ func TestSOGoThroughCertgate(t *testing.T) {
 	f.stack.Deliver(aliceUPN, message("bob@contoso.com", aliceUPN, first))
 
 	t.Run("eas", func(t *testing.T) { f.easSession(t, first) })
+	t.Run("h2 and base64 query", func(t *testing.T) { f.otherForms(t) })
 	t.Run("spoofed header", func(t *testing.T) { f.spoof(t) })
 	t.Run("bob as alice", func(t *testing.T) { f.bobAsAlice(t) })
 	t.Run("browser", func(t *testing.T) { f.browser(t, first) })
@@ -419,6 +420,31 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// otherForms: a phone speaking HTTP/2 to certgate (certgate speaks
+// HTTP/1.1 to sogod), and one sending MS-ASHTTP's base64 query form.
+func (f *sogoFront) otherForms(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	h2 := f.easClient(f.alice, aliceUPN, "SOGoE2EH2")
+	tr := &http.Transport{TLSClientConfig: f.mtlsConfig(f.alice, "h2"), ForceAttemptHTTP2: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	h2.HTTP = &http.Client{Transport: tr}
+	resp, err := h2.FolderSync(ctx, "0")
+	if err == nil && resp.ProtoMajor != 2 {
+		t.Errorf("the HTTP/2 client spoke %s", resp.Proto)
+	}
+	fs := easDecode(t, "FolderSync over HTTP/2", resp, err)
+	if st := textOf(fs, wbxml.PageFolderHierarchy, wbxml.FolderStatus); st != "1" {
+		t.Fatalf("FolderSync over HTTP/2: status %q", st)
+	}
+	b64 := f.easClient(f.alice, aliceUPN, "SOGoE2EB64")
+	b64.Base64Query = true
+	fs = easCall(t, "FolderSync with the base64 query", func() (*http.Response, error) { return b64.FolderSync(ctx, "0") })
+	if st := textOf(fs, wbxml.PageFolderHierarchy, wbxml.FolderStatus); st != "1" {
+		t.Fatalf("FolderSync with the base64 query: status %q", st)
+	}
 }
 
 // spoof sends alice's requests with a forged identity header in several
