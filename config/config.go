@@ -178,6 +178,11 @@ type Route struct {
 	// Assertion, when set, adds a signed identity assertion to every
 	// request of the route.
 	Assertion *Assertion `yaml:"assertion"`
+	// BackendKeepAlive false opens a new backend connection per request,
+	// for backends that close a connection after each response without
+	// saying so (SOGo: a request sent on such a connection meets EOF, and
+	// a POST cannot be retried). nil means true.
+	BackendKeepAlive *bool `yaml:"backendKeepAlive"`
 }
 
 // Assertion configures a route's signed identity assertion (a JWT).

@@ -163,6 +163,12 @@ func (s *Server) newReverseProxy(rt *Route) *httputil.ReverseProxy {
 		FlushInterval: 0,
 		BufferPool:    copyBuffers,
 		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ModifyResponse: func(resp *http.Response) error {
+			// X-Forwarded-Host is the client's Host: SetXForwarded put it
+			// there after the client's own copy was stripped.
+			rewriteLocation(resp.Header, rt.target, resp.Request.Header.Get("X-Forwarded-Host"))
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			code, why := errorStatus(err)
 			s.log.Warn("backend error", "route", rt.Name, "error", err, "status", code)

@@ -42,6 +42,11 @@ type RouteConfig struct {
 	// Assertion, when set, signs an identity assertion for every request;
 	// a request it cannot sign one for is refused with 500.
 	Assertion *assertion.Signer
+	// NoKeepAlive opens a new backend connection for every request
+	// (Apache's proxy-nokeepalive): some backends close each connection
+	// after one response without a "Connection: close", and a request
+	// sent on it in that moment fails with EOF.
+	NoKeepAlive bool
 }
 
 // Route is a prepared RouteConfig with its pooled backend transport.
@@ -86,6 +91,7 @@ func NewRoute(rc RouteConfig) (*Route, error) {
 		ResponseHeaderTimeout: rc.Timeout,
 		// Transparent gzip would change bodies the client signed up for.
 		DisableCompression: true,
+		DisableKeepAlives:  rc.NoKeepAlive,
 	}
 	switch {
 	case strings.HasPrefix(rc.Backend, "unix:"):

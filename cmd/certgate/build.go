@@ -146,6 +146,7 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 			Timeout:       r.Timeout.Duration,
 			NetbiosDomain: r.NetBIOSDomain,
 			Autodiscover:  r.Autodiscover,
+			NoKeepAlive:   r.BackendKeepAlive != nil && !*r.BackendKeepAlive,
 		}
 		if p, ok := strings.CutPrefix(r.Backend, "unix:"); ok && !filepath.IsAbs(p) && !strings.HasPrefix(p, "//") {
 			rc.Backend = "unix:" + cfg.Path(p)
