@@ -321,6 +321,9 @@ func (fc *fastConn) exchange(first byte) (keep bool, handoff net.Conn) {
 	if fc.sni != "" && !equalFoldBS(host, fc.sni) {
 		return false, fc.handoffConn(b) // 421, written by the net/http path
 	}
+	if p.JWKSPath != "" && string(path) == p.JWKSPath {
+		return false, fc.handoffConn(b) // the public keys, served by serveHTTP
+	}
 	d := s.decideConn(p, fc.ci, fc.certs, fc.remote)
 	if !d.OK() {
 		return false, fc.handoffConn(b)
@@ -340,6 +343,13 @@ func (fc *fastConn) exchange(first byte) (keep bool, handoff net.Conn) {
 		}
 		cmd = q.Cmd
 	}
+	var tok string
+	if rt.Assertion != nil {
+		var err error
+		if tok, err = s.assertionFor(fc.ci, rt, d); err != nil {
+			return false, fc.handoffConn(b) // refused there with the same 500
+		}
+	}
 	// Past this point the request is the fast path's to answer.
 	extra := b[req.HeadLen:]
 	if req.ContentLength >= 0 && int64(len(extra)) > req.ContentLength {
@@ -353,7 +363,7 @@ func (fc *fastConn) exchange(first byte) (keep bool, handoff net.Conn) {
 	if p.AccessLog != nil {
 		line = fc.accessLine(b, req) // the head's buffer is reused for the response
 	}
-	head := fc.rewrite(x, p, rt, d, b)
+	head := fc.rewrite(x, p, rt, d, b, tok)
 	start := time.Now()
 	isHead := h1.EqualFold(b[req.Method.Start:req.Method.End], "head")
 	closeAfter := req.Close
@@ -382,7 +392,7 @@ func (fc *fastConn) handoffConn(read []byte) net.Conn {
 }
 
 // rewrite writes the backend's request head into x.out.
-func (fc *fastConn) rewrite(x *exchange, p *Policy, rt *Route, d *Decision, b []byte) []byte {
+func (fc *fastConn) rewrite(x *exchange, p *Policy, rt *Route, d *Decision, b []byte, assertion string) []byte {
 	req := &x.req
 	o := x.out[:0]
 	o = append(o, b[req.Method.Start:req.Method.End]...)
@@ -418,6 +428,12 @@ func (fc *fastConn) rewrite(x *exchange, p *Policy, rt *Route, d *Decision, b []
 	o = append(o, ": "...)
 	o = append(o, d.Identity.User.UserPrincipalName...)
 	o = append(o, "\r\n"...)
+	if assertion != "" {
+		o = append(o, rt.Assertion.Header()...)
+		o = append(o, ": "...)
+		o = append(o, assertion...)
+		o = append(o, "\r\n"...)
+	}
 	switch p.ForwardClientCert {
 	case "rfc9440":
 		cert, chain := clientcert.RFC9440(d.Chain)

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/certgate/certgate/proxy/assertion"
 )
 
 // Policy is everything the data plane needs to decide and route, built by
@@ -36,6 +38,10 @@ type Policy struct {
 	MinVersion     uint16
 	// AccessLog, when set, gets one line per request.
 	AccessLog *AccessLog
+	// JWKS is the public half of every route's assertion keys. JWKSPath,
+	// when set, also serves it on the client listener.
+	JWKS     *assertion.KeySet
+	JWKSPath string
 
 	gen   uint64
 	strip headerSet
@@ -158,7 +164,16 @@ func (s *Server) SetPolicy(p *Policy) error {
 		}
 	}
 	p.gen = s.gen.Add(1)
-	p.strip = newHeaderSet(p.IdentityHeader)
+	stripped := []string{p.IdentityHeader}
+	for _, rt := range p.Routes {
+		if rt.Assertion != nil {
+			stripped = append(stripped, rt.Assertion.Header())
+			s.metrics.assertions.touch(rt.Name)
+		}
+	}
+	// Every route's assertion header is stripped on every route: a forged
+	// assertion must not reach any backend, whichever route it was meant for.
+	p.strip = newHeaderSet(stripped...)
 	c := &tls.Config{
 		MinVersion:     p.MinVersion,
 		NextProtos:     []string{"h2", "http/1.1"},
@@ -360,6 +375,14 @@ func (w *serverErrorLog) Write(b []byte) (int, error) {
 			w.s.metrics.decision(ReasonNoCertificate)
 			w.s.log.Info("decision", "reason", ReasonNoCertificate, "remote", remote)
 			w.s.rejected(Rejection{Reason: ReasonNoCertificate, Remote: remote})
+		case strings.Contains(why, "failed to parse client certificate"):
+			// crypto/tls refuses a certificate crypto/x509 cannot parse
+			// before certgate sees it; it is still a client refused.
+			const reason = "malformed_certificate" // trust.MalformedCertificate; server.go does not import trust
+			w.s.metrics.handshake("rejected")
+			w.s.metrics.decision(reason)
+			w.s.log.Info("decision", "reason", reason, "remote", remote, "error", why)
+			w.s.rejected(Rejection{Reason: reason, Remote: remote})
 		default:
 			w.s.metrics.handshake("error")
 			w.s.log.Debug("tls handshake failed", "remote", remote, "error", why)
@@ -382,6 +405,8 @@ type connInfo struct {
 	// tls is the connection's TLS state when net/http cannot see it: a
 	// connection the fast path handed over (fastpath.go).
 	tls *tls.ConnectionState
+	// assertions are the connection's reusable assertions (assertion.go).
+	assertions []cachedAssertion
 }
 
 type connRegistry struct {
