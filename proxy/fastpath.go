@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/certgate/certgate/proxy/clientcert"
@@ -459,12 +460,18 @@ func (fc *fastConn) rewrite(x *exchange, p *Policy, rt *Route, d *Decision, b []
 // client connection can take another request.
 func (fc *fastConn) roundTrip(x *exchange, rt *Route, head, extra []byte, length int64, isHead bool) (int, int64, bool) {
 	pool := fc.f.pool(rt)
+	buffered := length <= int64(len(extra))
 	var bc *backendConn
 	var err error
 	for attempt := 0; ; attempt++ {
 		bc, err = pool.get(rt)
 		if err != nil {
 			break
+		}
+		if bc.reused && !bc.alive() {
+			bc.Close()
+			attempt--
+			continue
 		}
 		fc.backend.Store(bc)
 		err = fc.send(bc, head, extra, length)
@@ -473,9 +480,9 @@ func (fc *fastConn) roundTrip(x *exchange, rt *Route, head, extra []byte, length
 			x = fc.x
 		}
 		// A pooled connection the backend closed meanwhile fails before
-		// any answer: retry once on a new one if nothing but the head was
-		// sent (the body cannot be read twice).
-		if err != nil && bc.reused && attempt == 0 && length <= 0 && !isTimeout(err) && !bc.watched {
+		// any answer: retry once on a new one when the whole request is
+		// still in the buffers (head, and a body that came with it).
+		if err != nil && bc.reused && attempt <= 0 && buffered && !isTimeout(err) && !bc.watched {
 			fc.backend.Store(nil)
 			bc.Close()
 			continue
@@ -488,6 +495,7 @@ func (fc *fastConn) roundTrip(x *exchange, rt *Route, head, extra []byte, length
 			bc.Close()
 		}
 		code, why := errorStatus(err)
+		fc.f.s.log.Warn("backend error", "route", rt.Name, "error", err, "status", code)
 		if length > 0 {
 			// The client's body may be half read: the connection cannot
 			// carry another request.
@@ -815,6 +823,30 @@ type backendConn struct {
 	hasFirst bool
 	pre      int  // response bytes already read into the exchange's out buffer
 	watched  bool // the wait released the exchange: the request cannot be resent
+}
+
+// alive reports whether an idle connection is still open: a peek that
+// does not wait finds the backend's FIN (or stray bytes, as bad). A
+// backend that closes idle keep-alive connections (SOGo, IIS after its
+// timeout) would otherwise get the next request on a dead one. One
+// recv(2), no deadline: Go checks an expired deadline before reading.
+func (bc *backendConn) alive() bool {
+	sc, ok := bc.Conn.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	ok = true
+	_ = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ok = n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
+		return true
+	})
+	return ok
 }
 
 // backendPool keeps a route's idle backend connections, newest first.

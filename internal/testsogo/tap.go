@@ -114,7 +114,9 @@ func (t *Tap) HeaderValues(name string) []string {
 	return out
 }
 
-var requestLine = regexp.MustCompile(`(?m)^(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|PROPFIND|PROPPATCH|REPORT|MKCOL|MOVE|COPY) \S+ HTTP/1\.[01]\r$`)
+// A request line need not start a line: on a kept-alive connection the
+// next request follows a binary (WBXML) body directly.
+var requestLine = regexp.MustCompile(`(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|PROPFIND|PROPPATCH|REPORT|MKCOL|MOVE|COPY) /\S* HTTP/1\.[01]\r\n`)
 
 // Requests counts the HTTP/1 request lines sent to sogod.
 func (t *Tap) Requests() int {
