@@ -100,6 +100,7 @@ func (v *caView) hasKey(spki []byte) bool {
 // candidate is one feed's CRLs as seen from one CA key.
 type candidate struct {
 	skiHex       string // of the feed's source
+	fetchErr     *atomic.Pointer[string]
 	wantDelta    bool
 	base, delta  *crl
 	deltaApplies bool
@@ -158,8 +159,11 @@ type source struct {
 
 	lastFetch, lastSuccess, lastRequested time.Time
 	lastErr                               string
-	fetchErrors                           map[string]uint64
-	removed                               bool // replaced by SetSources: results are dropped
+	// baseErr is the last failure of the base feed while no base CRL is
+	// loaded, read by Check to explain "no CRL" without a snapshot swap.
+	baseErr     atomic.Pointer[string]
+	fetchErrors map[string]uint64
+	removed     bool // replaced by SetSources: results are dropped
 }
 
 func newSource(key string, src Source, certs []*x509.Certificate, signers []signerCert, fp string) *source {
@@ -242,7 +246,7 @@ func (c *Checker) publishLocked() {
 				return
 			}
 			ov := cas[o.key]
-			cd := candidate{skiHex: o.skiHex, wantDelta: ov.wantDelta, base: ov.base, delta: ov.delta, deltaApplies: ov.deltaApplies}
+			cd := candidate{skiHex: o.skiHex, fetchErr: &o.baseErr, wantDelta: ov.wantDelta, base: ov.base, delta: ov.delta, deltaApplies: ov.deltaApplies}
 			if cd.base != nil && string(cd.base.signerSKI) != k {
 				cd.baseSigner = c.signerRefLocked(cd.base.signer)
 			}
@@ -626,10 +630,14 @@ func (m *miss) explain(v *caView) (string, error) {
 	}
 	switch m.kind {
 	case missNoCRL:
-		if m.cd.skiHex == v.skiHex {
-			return ReasonCRLUnavailable, errNoCRL
+		err := errNoCRL
+		if last := m.cd.fetchErr.Load(); last != nil {
+			err = fmt.Errorf("%w (last attempt: %s)", errNoCRL, *last)
 		}
-		return ReasonCRLUnavailable, fmt.Errorf("%s: %w", whose, errNoCRL)
+		if m.cd.skiHex == v.skiHex {
+			return ReasonCRLUnavailable, err
+		}
+		return ReasonCRLUnavailable, fmt.Errorf("%s: %w", whose, err)
 	case missStale:
 		return ReasonCRLStale, fmt.Errorf("CRL nextUpdate %s has passed", m.cd.base.nextUpdate.UTC().Format(time.RFC3339))
 	case missNoDelta:

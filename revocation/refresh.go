@@ -311,6 +311,9 @@ func (c *Checker) install(s *source, w which, n *crl, cond validator, fromCache 
 		return false, nil
 	}
 	f.crl, f.fromCache = n, fromCache
+	if w == baseCRL {
+		s.baseErr.Store(nil)
+	}
 	f.next = now.Add(nextRefresh(now, n, c.opts.MinRefresh, c.opts.MaxRefresh, rand.Float64()))
 	if fromCache {
 		f.next = time.Time{} // fetch at once: the network may know more
@@ -341,6 +344,10 @@ func (c *Checker) failed(s *source, w which, err error) error {
 	f := &s.feeds[w]
 	s.lastFetch = now
 	s.lastErr = err.Error()
+	if w == baseCRL && f.crl == nil {
+		msg := err.Error()
+		s.baseErr.Store(&msg)
+	}
 	s.fetchErrors[kind]++
 	f.failures++
 	f.next = now.Add(backoff(f.failures, c.opts.MaxRefresh))
