@@ -1,0 +1,221 @@
+package revocation_test
+
+import (
+	"crypto/x509"
+	"strings"
+	"testing"
+	"time"
+
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/revocation"
+)
+
+// crlKeyPKI is a CA ("Inter") whose certificate-signing key may not sign
+// CRLs, and a second certificate of the same CA name, issued by the root,
+// for the key that does (PKITS 4.4.19-21).
+type crlKeyPKI struct {
+	*fixture
+	certKey *testpki.CA // issues the client certificates
+	crlKey  *testpki.CA // signs the CRLs
+	alice   *testpki.Leaf
+	bob     *testpki.Leaf
+}
+
+func newCRLKeyPKI(t *testing.T, crlKeyOpts ...testpki.Option) *crlKeyPKI {
+	f := newFixture(t)
+	p := &crlKeyPKI{fixture: f}
+	p.certKey = f.root.Intermediate(t, "Inter", testpki.At(f.t0), testpki.KeyUsage(x509.KeyUsageCertSign))
+	// Not a CA: a CRL signer needs cRLSign only.
+	opts := append([]testpki.Option{testpki.At(f.t0), testpki.KeyUsage(x509.KeyUsageCRLSign), testpki.EKU()}, crlKeyOpts...)
+	l := f.root.Leaf(t, "Inter", opts...)
+	p.crlKey = &testpki.CA{Cert: l.Cert, Key: l.Key, Chain: l.Chain}
+	p.alice = p.certKey.Leaf(t, "alice", testpki.At(f.t0))
+	p.bob = p.certKey.Leaf(t, "bob", testpki.At(f.t0))
+	return p
+}
+
+// configure serves the CA's CRL (signed by signer) and the root's CRL, and
+// configures root, the certificate-signing key and the CRL key, both with
+// the CA's CRL URL.
+func (p *crlKeyPKI) configure(t *testing.T, signer *testpki.CA, revokedByRoot ...*x509.Certificate) {
+	t.Helper()
+	o := p.crlOpts(1, p.bob)
+	p.srv.serveCRL("/inter.crl", signer.MustCRL(t, o))
+	var rootRevoked []x509.RevocationListEntry
+	for _, c := range revokedByRoot {
+		rootRevoked = append(rootRevoked, x509.RevocationListEntry{SerialNumber: c.SerialNumber, RevocationTime: p.t0.Add(-time.Hour)})
+	}
+	p.srv.serveCRL("/root.crl", p.root.MustCRL(t, testpki.CRLOptions{Number: 1, ThisUpdate: p.t0.Add(-time.Minute), NextUpdate: p.t0.Add(time.Hour), Revoked: rootRevoked}))
+	p.c.SetSources([]revocation.Source{
+		{Issuer: p.root.Cert, CRLURL: p.srv.url("/root.crl")},
+		{Issuer: p.certKey.Cert, CRLURL: p.srv.url("/inter.crl")},
+		{Issuer: p.crlKey.Cert, CRLURL: p.srv.url("/inter.crl")},
+	})
+}
+
+func TestSeparateCRLSigningKey(t *testing.T) {
+	p := newCRLKeyPKI(t)
+	p.configure(t, p.crlKey)
+	p.mustRefresh(t)
+	admit(t, p.c, p.alice, p.t0)
+	refuse(t, p.c, p.bob, p.t0, revocation.ReasonRevoked)
+}
+
+// TestRevokedCRLSignerMakesItsCRLUnusable is PKITS 4.4.21.
+func TestRevokedCRLSignerMakesItsCRLUnusable(t *testing.T) {
+	p := newCRLKeyPKI(t)
+	p.configure(t, p.crlKey, p.crlKey.Cert)
+	p.mustRefresh(t)
+	refuseWith(t, p.c, p.alice, p.t0, revocation.ReasonCRLUnavailable, "CRL signer", "revoked")
+	// A listed serial is still refused: the CRL only cannot clear.
+	refuse(t, p.c, p.bob, p.t0, revocation.ReasonRevoked)
+}
+
+func TestExpiredCRLSigner(t *testing.T) {
+	p := newCRLKeyPKI(t, testpki.Validity(time.Now().Add(-48*time.Hour), time.Now().Add(time.Hour)))
+	p.configure(t, p.crlKey)
+	p.mustRefresh(t)
+	admit(t, p.c, p.alice, p.t0)
+	later := p.t0.Add(2 * time.Hour) // the CRL is still fresh, its signer not
+	refuseWith(t, p.c, p.alice, later, revocation.ReasonCRLUnavailable, "CRL signer", "is not valid at")
+}
+
+// TestCRLSignerWithoutCRLSign: the other key's certificate has a keyUsage
+// without cRLSign, so its signature makes no CRL.
+func TestCRLSignerWithoutCRLSign(t *testing.T) {
+	p := newCRLKeyPKI(t, testpki.KeyUsage(x509.KeyUsageDigitalSignature))
+	// crypto/x509 will only sign with a certificate that has cRLSign.
+	relabelled := *p.crlKey.Cert
+	relabelled.KeyUsage |= x509.KeyUsageCRLSign
+	p.configure(t, &testpki.CA{Cert: &relabelled, Key: p.crlKey.Key})
+	err := p.refresh(t)
+	if fetchKind(err) != revocation.KindSignature || !strings.Contains(err.Error(), "cRLSign") {
+		t.Fatalf("RefreshNow = %v, want a signature error naming cRLSign", err)
+	}
+	refuseWith(t, p.c, p.alice, p.t0, revocation.ReasonCRLUnavailable, "no CRL loaded yet", "cRLSign")
+}
+
+// TestCRLSignerOfAnUnconfiguredIssuer: the CRL key's certificate must
+// itself come from a configured CA.
+func TestCRLSignerOfAnUnconfiguredIssuer(t *testing.T) {
+	p := newCRLKeyPKI(t)
+	stranger := testpki.Root(t, "Stranger", testpki.At(p.t0))
+	l := stranger.Leaf(t, "Inter", testpki.At(p.t0), testpki.KeyUsage(x509.KeyUsageCRLSign), testpki.EKU())
+	p.crlKey = &testpki.CA{Cert: l.Cert, Key: l.Key}
+	p.configure(t, p.crlKey)
+	p.mustRefresh(t)
+	refuseWith(t, p.c, p.alice, p.t0, revocation.ReasonCRLUnavailable, "is not a configured CA")
+}
+
+// TestKeyRolloverConsultsTheCRLThatCoversTheCertificate is PKITS 4.5.5:
+// a CA rolled over to a new key publishes, under its old key, a CRL only
+// for its self-issued certificate, and under its new key the CRL for
+// everything it issued. A certificate issued with the old key and revoked
+// is listed on the new key's CRL only, and must be refused.
+func TestKeyRolloverConsultsTheCRLThatCoversTheCertificate(t *testing.T) {
+	f := newFixture(t)
+	oldKey := f.root.Intermediate(t, "Rollover CA", testpki.At(f.t0))
+	newKey := f.root.Intermediate(t, "Rollover CA", testpki.At(f.t0))
+	kept := oldKey.Leaf(t, "kept", testpki.At(f.t0))
+	revoked := oldKey.Leaf(t, "revoked", testpki.At(f.t0))
+	selfIssuedDP := idp(fullName(dirName(nameOf(cnATV(cbasn1.PrintableString, "Self-Issued Cert DP")))))
+	f.srv.serveCRL("/old.crl", oldKey.MustCRL(t, withExt(f.crlOpts(1), selfIssuedDP)))
+	f.srv.serveCRL("/new.crl", newKey.MustCRL(t, f.crlOpts(1, revoked)))
+	f.c.SetSources([]revocation.Source{
+		{Issuer: f.root.Cert, Exempt: true},
+		{Issuer: oldKey.Cert, CRLURL: f.srv.url("/old.crl")},
+		{Issuer: newKey.Cert, CRLURL: f.srv.url("/new.crl")},
+	})
+	f.mustRefresh(t)
+	refuse(t, f.c, revoked, f.t0, revocation.ReasonRevoked)
+	admit(t, f.c, kept, f.t0)
+
+	// Without the new key configured, nothing covers them. (The old key's
+	// source changes with the CA's certificates, so its CRL is verified
+	// again.)
+	f.c.SetSources([]revocation.Source{
+		{Issuer: f.root.Cert, Exempt: true},
+		{Issuer: oldKey.Cert, CRLURL: f.srv.url("/old.crl")},
+	})
+	f.mustRefresh(t)
+	refuseWith(t, f.c, kept, f.t0, revocation.ReasonCRLUnavailable, "no CRL covers this certificate", "Self-Issued Cert DP")
+	refuseWith(t, f.c, revoked, f.t0, revocation.ReasonCRLUnavailable, "no CRL covers this certificate")
+}
+
+// TestRolloverCRLSignedByTheNewKey is PKITS 4.5.1/4.5.2: the old key's
+// certificates are covered by a CRL the new key signs, configured at the
+// old key's entry.
+func TestRolloverCRLSignedByTheNewKey(t *testing.T) {
+	f := newFixture(t)
+	newKey := f.root.Intermediate(t, "Rollover CA", testpki.At(f.t0))
+	oldKey := f.root.Intermediate(t, "Rollover CA", testpki.At(f.t0))
+	kept := oldKey.Leaf(t, "kept", testpki.At(f.t0))
+	revoked := oldKey.Leaf(t, "revoked", testpki.At(f.t0))
+	f.srv.serveCRL("/new.crl", newKey.MustCRL(t, f.crlOpts(1, revoked)))
+	f.c.SetSources([]revocation.Source{
+		{Issuer: f.root.Cert, Exempt: true},
+		{Issuer: newKey.Cert, CRLURL: f.srv.url("/new.crl")},
+		{Issuer: oldKey.Cert, CRLURL: f.srv.url("/new.crl")},
+	})
+	f.mustRefresh(t)
+	admit(t, f.c, kept, f.t0)
+	refuse(t, f.c, revoked, f.t0, revocation.ReasonRevoked)
+	if n := testing.AllocsPerRun(100, func() { _ = f.c.Check(kept.Chain, f.t0) }); n != 0 {
+		t.Errorf("Check through another key's CRL allocates %.1f times", n)
+	}
+}
+
+// TestSeveralCertificatesOneSKI: a CA renewed with the same key has two
+// certificates with one SKI; they share one source, one fetch, one CRL.
+func TestSeveralCertificatesOneSKI(t *testing.T) {
+	f := newFixture(t)
+	renewed := f.root.Intermediate(t, "Inter", testpki.At(f.t0), testpki.Key(f.inter.Key))
+	if string(renewed.Cert.SubjectKeyId) != string(f.inter.Cert.SubjectKeyId) {
+		t.Fatal("test PKI: the renewed certificate has another SKI")
+	}
+	f.srv.serveCRL("/inter.crl", f.crl(t, 1, f.bob))
+	f.srv.serveCRL("/other.crl", f.crl(t, 1))
+	f.c.SetSources([]revocation.Source{
+		{Issuer: f.root.Cert, Exempt: true},
+		{Issuer: f.inter.Cert, CRLURL: f.srv.url("/inter.crl")},
+		{Issuer: renewed.Cert, CRLURL: f.srv.url("/other.crl")},
+	})
+	f.mustRefresh(t)
+	if n := f.srv.hitCount("/inter.crl"); n != 1 {
+		t.Errorf("%d fetches of the shared CRL, want 1", n)
+	}
+	if n := f.srv.hitCount("/other.crl"); n != 0 {
+		t.Errorf("the second certificate's CRL URL was fetched %d times, want 0 (the first is used)", n)
+	}
+	f.logs.mustContain(t, "one SKI name different CRL URLs")
+	var entries int
+	for _, st := range f.c.Status() {
+		if st.IssuerSKI == f.interSKIHex {
+			entries++
+		}
+	}
+	if entries != 1 {
+		t.Errorf("%d status entries for the SKI, want 1", entries)
+	}
+	viaRenewed := func(l *testpki.Leaf) []*x509.Certificate {
+		return []*x509.Certificate{l.Cert, renewed.Cert, f.root.Cert}
+	}
+	if err := f.c.Check(viaRenewed(f.alice), f.t0); err != nil {
+		t.Errorf("alice via the renewed certificate: %v", err)
+	}
+	if reasonOf(f.c.Check(viaRenewed(f.bob), f.t0)) != revocation.ReasonRevoked {
+		t.Error("bob via the renewed certificate not refused as revoked")
+	}
+	admit(t, f.c, f.alice, f.t0)
+	refuse(t, f.c, f.bob, f.t0, revocation.ReasonRevoked)
+
+	// crlExempt counts only when every certificate of the key says so.
+	f.c.SetSources([]revocation.Source{
+		{Issuer: f.root.Cert, Exempt: true},
+		{Issuer: f.inter.Cert, Exempt: true},
+		{Issuer: renewed.Cert},
+	})
+	refuse(t, f.c, f.alice, f.t0, revocation.ReasonCRLUnavailable)
+}
