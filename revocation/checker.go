@@ -111,11 +111,13 @@ type candidate struct {
 }
 
 // signerRef is a configured certificate that signs CRLs for another key
-// of its CA, and where its own revocation is looked up.
+// of its CA, and the path of configured certificates from it up to a
+// self-signed one, along which its validity and revocation are checked.
 type signerRef struct {
 	cert   *x509.Certificate
-	parent string // key in snapshot.cas of the CA that issued it; "" if none is configured
-	anchor bool   // self-signed: a configured root, not checked further
+	parent string     // key in snapshot.cas of the CA that issued it; "" if none is configured
+	up     *signerRef // the issuing certificate's own link; nil at an anchor or a dead end
+	anchor bool       // self-signed: a configured root, the end of the path
 }
 
 // which names the two CRLs of a source.
@@ -268,25 +270,36 @@ func (c *Checker) publishLocked() {
 }
 
 // signerRefLocked finds which configured CA issued cert, a CRL signer that
-// is not the issuer of the certificates it speaks for: a configured
-// certificate with the name cert names as its issuer, whose key verifies
-// cert's signature. Cached until the sources change.
+// is not the issuer of the certificates it speaks for, and so on up to a
+// self-signed certificate: at each step a configured certificate with the
+// name the certificate names as its issuer, whose key verifies its
+// signature. Cached until the sources change.
 func (c *Checker) signerRefLocked(cert *x509.Certificate) *signerRef {
+	return c.signerPathLocked(cert, 0)
+}
+
+// maxSignerPath bounds the configured path above a CRL signer.
+const maxSignerPath = 8
+
+func (c *Checker) signerPathLocked(cert *x509.Certificate, depth int) *signerRef {
 	if r := c.refs[string(cert.Raw)]; r != nil {
 		return r
 	}
 	r := &signerRef{cert: cert}
+	c.refs[string(cert.Raw)] = r // before recursing: a loop ends at this entry
 	if sameName(cert.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(cert) == nil {
 		r.anchor = true
-	} else {
-		for _, p := range c.certs {
-			if sameName(p.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(p) == nil {
-				r.parent = string(subjectKeyID(p))
-				break
+		return r
+	}
+	for _, p := range c.certs {
+		if sameName(p.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(p) == nil {
+			r.parent = string(subjectKeyID(p))
+			if depth < maxSignerPath {
+				r.up = c.signerPathLocked(p, depth+1)
 			}
+			break
 		}
 	}
-	c.refs[string(cert.Raw)] = r
 	return r
 }
 
@@ -568,30 +581,38 @@ func (c *Checker) checkCert(s *snapshot, v *caView, cert, iss *x509.Certificate,
 }
 
 // checkSigner checks the certificate of a key that signed CRLs for
-// another key of its CA: valid at `at`, issued by a configured CA, and not
-// revoked by that CA's CRLs. nil r means the issuer's own key signed.
+// another key of its CA, and every configured certificate above it up to a
+// self-signed one: each valid at `at`, and none revoked by the CRLs of the
+// CA that issued it. nil r means the issuer's own key signed.
 func (c *Checker) checkSigner(s *snapshot, r *signerRef, at time.Time, depth int) error {
 	if r == nil {
 		return nil
 	}
-	cert := r.cert
-	if at.Before(cert.NotBefore) || at.After(cert.NotAfter) {
-		return fmt.Errorf("CRL signer %q (serial %s) is not valid at %s", cert.Subject.String(), serialHex(cert.SerialNumber), at.UTC().Format(time.RFC3339))
-	}
-	if r.anchor {
-		return nil
-	}
-	pv := s.cas[r.parent]
-	if r.parent == "" || pv == nil {
-		return fmt.Errorf("CRL signer %q (serial %s): its issuer %q is not a configured CA", cert.Subject.String(), serialHex(cert.SerialNumber), cert.Issuer.String())
-	}
 	if depth >= maxSignerDepth {
-		return fmt.Errorf("CRL signer %q: more than %d CRL signers deep", cert.Subject.String(), maxSignerDepth)
+		return fmt.Errorf("CRL signer %q: more than %d CRL signers deep", r.cert.Subject.String(), maxSignerDepth)
 	}
-	if err := c.checkCert(s, pv, cert, pv.issuer, at, depth+1); err != nil {
-		return fmt.Errorf("CRL signer %q (serial %s): %w", cert.Subject.String(), serialHex(cert.SerialNumber), err)
+	signer := r.cert
+	for i, link := 0, r; ; i, link = i+1, link.up {
+		if link == nil || i > maxSignerPath {
+			return fmt.Errorf("CRL signer %q (serial %s): no configured path to a root", signer.Subject.String(), serialHex(signer.SerialNumber))
+		}
+		cert := link.cert
+		if at.Before(cert.NotBefore) || at.After(cert.NotAfter) {
+			return fmt.Errorf("CRL signer %q: certificate %q (serial %s) is not valid at %s", signer.Subject.String(),
+				cert.Subject.String(), serialHex(cert.SerialNumber), at.UTC().Format(time.RFC3339))
+		}
+		if link.anchor {
+			return nil
+		}
+		pv := s.cas[link.parent]
+		if link.parent == "" || pv == nil {
+			return fmt.Errorf("CRL signer %q: the issuer %q of certificate %q (serial %s) is not a configured CA", signer.Subject.String(),
+				cert.Issuer.String(), cert.Subject.String(), serialHex(cert.SerialNumber))
+		}
+		if err := c.checkCert(s, pv, cert, pv.issuer, at, depth+1); err != nil {
+			return fmt.Errorf("CRL signer %q: certificate %q (serial %s): %w", signer.Subject.String(), cert.Subject.String(), serialHex(cert.SerialNumber), err)
+		}
 	}
-	return nil
 }
 
 // missKind is why a candidate CRL did not clear a certificate.

@@ -219,3 +219,39 @@ func TestSeveralCertificatesOneSKI(t *testing.T) {
 	})
 	refuse(t, f.c, f.alice, f.t0, revocation.ReasonCRLUnavailable)
 }
+
+// TestCRLSignerPathIsChecked: the CRL key's certificate comes from an
+// intermediate, which must itself be unrevoked by the root.
+func TestCRLSignerPathIsChecked(t *testing.T) {
+	for _, midRevoked := range []bool{false, true} {
+		f := newFixture(t)
+		mid := f.root.Intermediate(t, "Mid", testpki.At(f.t0))
+		certKey := f.root.Intermediate(t, "Inter", testpki.At(f.t0), testpki.KeyUsage(x509.KeyUsageCertSign))
+		l := mid.Leaf(t, "Inter", testpki.At(f.t0), testpki.KeyUsage(x509.KeyUsageCRLSign), testpki.EKU())
+		crlKey := &testpki.CA{Cert: l.Cert, Key: l.Key}
+		alice := certKey.Leaf(t, "alice", testpki.At(f.t0))
+		var rootRevoked []*x509.Certificate
+		if midRevoked {
+			rootRevoked = append(rootRevoked, mid.Cert)
+		}
+		var entries []x509.RevocationListEntry
+		for _, c := range rootRevoked {
+			entries = append(entries, x509.RevocationListEntry{SerialNumber: c.SerialNumber, RevocationTime: f.t0.Add(-time.Hour)})
+		}
+		f.srv.serveCRL("/root.crl", f.root.MustCRL(t, testpki.CRLOptions{Number: 1, ThisUpdate: f.t0.Add(-time.Minute), NextUpdate: f.t0.Add(time.Hour), Revoked: entries}))
+		f.srv.serveCRL("/mid.crl", mid.MustCRL(t, f.crlOpts(1)))
+		f.srv.serveCRL("/inter.crl", crlKey.MustCRL(t, f.crlOpts(1)))
+		f.c.SetSources([]revocation.Source{
+			{Issuer: f.root.Cert, CRLURL: f.srv.url("/root.crl")},
+			{Issuer: mid.Cert, CRLURL: f.srv.url("/mid.crl")},
+			{Issuer: certKey.Cert, CRLURL: f.srv.url("/inter.crl")},
+			{Issuer: crlKey.Cert, CRLURL: f.srv.url("/inter.crl")},
+		})
+		f.mustRefresh(t)
+		if !midRevoked {
+			admit(t, f.c, alice, f.t0)
+			continue
+		}
+		refuseWith(t, f.c, alice, f.t0, revocation.ReasonCRLUnavailable, "CRL signer", `certificate "CN=Mid"`, "revoked")
+	}
+}
