@@ -204,6 +204,9 @@ func TestPartitionedCRLCoversOnlyItsDistributionPoint(t *testing.T) {
 	listedElsewhere := f.inter.Leaf(t, "listedElsewhere", testpki.CRLURL(part2), testpki.At(f.t0))
 	noDP := f.inter.Leaf(t, "noDP", testpki.At(f.t0))
 	f.serveScoped(t, idp(fullName(uriName(part1))), revoked1, listedElsewhere)
+	if st := f.status(t).Scope; !strings.Contains(st, "URI:"+part1) {
+		t.Errorf("status scope %q does not name the distribution point", st)
+	}
 
 	admit(t, f.c, in1, f.t0)
 	admit(t, f.c, both, f.t0)

@@ -2,6 +2,7 @@ package revocation_test
 
 import (
 	"crypto/x509"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,11 @@ func TestSeparateCRLSigningKey(t *testing.T) {
 	p.mustRefresh(t)
 	admit(t, p.c, p.alice, p.t0)
 	refuse(t, p.c, p.bob, p.t0, revocation.ReasonRevoked)
+	for _, st := range p.c.Status() {
+		if st.IssuerSKI == hex.EncodeToString(p.certKey.Cert.SubjectKeyId) && st.SignerSKI != hex.EncodeToString(p.crlKey.Cert.SubjectKeyId) {
+			t.Errorf("status of the certificate key names signer %q, want the CRL key", st.SignerSKI)
+		}
+	}
 }
 
 // TestRevokedCRLSignerMakesItsCRLUnusable is PKITS 4.4.21.
@@ -194,6 +200,9 @@ func TestSeveralCertificatesOneSKI(t *testing.T) {
 	for _, st := range f.c.Status() {
 		if st.IssuerSKI == f.interSKIHex {
 			entries++
+			if st.Certificates != 2 {
+				t.Errorf("status counts %d certificates for the SKI, want 2", st.Certificates)
+			}
 		}
 	}
 	if entries != 1 {
