@@ -252,20 +252,10 @@ func hashFor(algo x509.SignatureAlgorithm) crypto.Hash {
 	return 0
 }
 
-// checkSignature is issuer.CheckSignature with the message hashed in
-// chunks (see hashChunk) for the ECDSA and RSA algorithms; Ed25519 cannot
-// be given a digest and keeps the one-call path.
-func checkSignature(issuer *x509.Certificate, algo x509.SignatureAlgorithm, signed, sig []byte, pace *pacer) error {
-	var digest []byte
-	if h := hashFor(algo); h != 0 {
-		digest = chunkedSum(h.New(), signed, nil, pace)
-	}
-	return checkDigest(issuer, algo, digest, signed, sig)
-}
-
-// checkDigest verifies sig over signed, whose digest (by hashFor(algo)) is
-// given when the algorithm has one, so several candidate keys cost one
-// hash of a big CRL.
+// checkDigest is issuer.CheckSignature with the message's digest (by
+// hashFor(algo)) computed by the caller: in chunks (see hashChunk), and
+// once for several candidate keys. Ed25519 cannot be given a digest and
+// keeps the one-call path.
 func checkDigest(issuer *x509.Certificate, algo x509.SignatureAlgorithm, digest, signed, sig []byte) error {
 	h := hashFor(algo)
 	if h == 0 {
