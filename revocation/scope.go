@@ -25,15 +25,13 @@ const allReasons uint16 = 0x1fe
 type gname struct {
 	der []byte // the GeneralName element: the cheap, byte-equal comparison
 	dn  string // normalised directoryName (see normDN); "" for other kinds
+	uri []byte // a uniformResourceIdentifier's content; nil for other kinds
 }
 
 // idp is a CRL's issuingDistributionPoint (RFC 5280 5.2.5), reduced at
 // ingest to what the per-certificate scope check needs, so that check is a
 // few byte comparisons.
 type idp struct {
-	// raw is the extension value: a delta CRL applies to a base only with
-	// the same scope (RFC 5280 5.2.4).
-	raw []byte
 	// names are the distributionPoint's names, made absolute (a
 	// nameRelativeToCRLIssuer is appended to the CRL issuer's name); empty
 	// when the IDP names no distribution point.
@@ -72,12 +70,19 @@ func (p *idp) String() string {
 }
 
 // sameScope is the 5.2.4 rule that a delta and its base cover the same
-// certificates.
+// certificates: the same kinds, the same reasons, and a distribution point
+// named in both or in neither. The names themselves are not compared: a CA
+// may name the delta's own location in the delta's IDP (AD CS fills IDP
+// URLs from the same templates as the files it publishes, "CA+.crl" for the
+// delta), and ignoring such a delta would drop its revocations. Serials are
+// unique per CA, so a delta of another partition cannot revoke or release
+// a certificate of this one.
 func sameScope(a, b *idp) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return bytes.Equal(a.raw, b.raw)
+	return a.users == b.users && a.cas == b.cas && a.attrs == b.attrs && a.reasons == b.reasons &&
+		(len(a.names) == 0) == (len(b.names) == 0)
 }
 
 var reasonNames = [9]string{"unused", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
@@ -176,7 +181,7 @@ var attrShort = map[string]string{
 // refused: certgate reads each CA's own CRL, and entries for other issuers'
 // certificates would need the certificateIssuer bookkeeping it does not do.
 func readIDP(v cryptobyte.String, issuerName []byte) (*idp, error) {
-	p := &idp{raw: bytes.Clone(v), reasons: allReasons}
+	p := &idp{reasons: allReasons}
 	var seq cryptobyte.String
 	if !v.ReadASN1(&seq, asn1.SEQUENCE) || !v.Empty() {
 		return nil, fetchErrorf(KindParse, "malformed issuing distribution point")
@@ -259,14 +264,17 @@ func readDPName(v cryptobyte.String, issuerName []byte) ([]gname, error) {
 				return nil, bad
 			}
 			g := gname{der: bytes.Clone(el)}
-			if t == asn1.Tag(4).ContextSpecific().Constructed() {
-				var content cryptobyte.String
-				el.ReadAnyASN1(&content, &t)
+			var content cryptobyte.String
+			el.ReadAnyASN1(&content, &t)
+			switch t {
+			case asn1.Tag(4).ContextSpecific().Constructed():
 				dn, ok := normDN(content)
 				if !ok {
 					return nil, bad
 				}
 				g.dn = dn
+			case asn1.Tag(6).ContextSpecific():
+				g.uri = g.der[len(g.der)-len(content):]
 			}
 			names = append(names, g)
 		}
@@ -557,11 +565,18 @@ func (p *idp) nameMatches(v cryptobyte.String, cert *x509.Certificate) bool {
 					return true
 				}
 			}
-			if t == asn1.Tag(4).ContextSpecific().Constructed() {
-				var content cryptobyte.String
-				el.ReadAnyASN1(&content, &t)
+			var content cryptobyte.String
+			el.ReadAnyASN1(&content, &t)
+			switch t {
+			case asn1.Tag(4).ContextSpecific().Constructed():
 				if p.dnMatches(content) {
 					return true
+				}
+			case asn1.Tag(6).ContextSpecific():
+				for i := range p.names {
+					if p.names[i].uri != nil && sameURI(content, p.names[i].uri) {
+						return true
+					}
 				}
 			}
 		}
@@ -585,6 +600,30 @@ func (p *idp) dnMatches(name []byte) bool {
 		}
 	}
 	return false
+}
+
+// sameURI compares two URIs as far as RFC 3986 6.2.2.1 allows without
+// decoding them: scheme and authority case-insensitively, the rest byte
+// for byte. It does not allocate.
+func sameURI(a, b []byte) bool {
+	ha, ra := splitURI(a)
+	hb, rb := splitURI(b)
+	return bytes.EqualFold(ha, hb) && bytes.Equal(ra, rb)
+}
+
+var schemeSep = []byte("://")
+
+// splitURI cuts a URI after its authority.
+func splitURI(u []byte) (head, rest []byte) {
+	i := bytes.Index(u, schemeSep)
+	if i < 0 {
+		return nil, u
+	}
+	j := bytes.IndexByte(u[i+len(schemeSep):], '/')
+	if j < 0 {
+		return u, nil
+	}
+	return u[:i+len(schemeSep)+j], u[i+len(schemeSep)+j:]
 }
 
 // sameName compares two Names by RFC 5280 7.1: byte-equal, or equal once

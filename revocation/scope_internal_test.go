@@ -162,3 +162,21 @@ func FuzzScope(f *testing.F) {
 		}
 	})
 }
+
+func TestSameURI(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"http://pki.example/CA.crl", "http://pki.example/CA.crl", true},
+		{"HTTP://PKI.Example/CA.crl", "http://pki.example/CA.crl", true},
+		{"http://pki.example/ca.crl", "http://pki.example/CA.crl", false},
+		{"http://pki.example", "HTTP://PKI.EXAMPLE", true},
+		{"ldap:///CN=CA,CN=CDP", "ldap:///cn=ca,cn=cdp", false},
+		{"urn:x", "URN:x", false},
+	} {
+		if got := sameURI([]byte(tc.a), []byte(tc.b)); got != tc.same {
+			t.Errorf("sameURI(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.same)
+		}
+	}
+}

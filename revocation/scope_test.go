@@ -199,6 +199,9 @@ const (
 func TestPartitionedCRLCoversOnlyItsDistributionPoint(t *testing.T) {
 	f := newFixture(t)
 	in1 := f.inter.Leaf(t, "in1", testpki.CRLURL(part1), testpki.At(f.t0))
+	// Scheme and host are case-insensitive; the path is not.
+	upper := f.inter.Leaf(t, "upper", testpki.CRLURL("HTTP://CRL.Example"+strings.TrimPrefix(part1, "http://crl.example")), testpki.At(f.t0))
+	upperPath := f.inter.Leaf(t, "upperPath", testpki.CRLURL(strings.ToUpper(part1)), testpki.At(f.t0))
 	revoked1 := f.inter.Leaf(t, "revoked1", testpki.CRLURL(part1), testpki.At(f.t0))
 	both := f.inter.Leaf(t, "both", testpki.CRLURL(part2, part1), testpki.At(f.t0))
 	listedElsewhere := f.inter.Leaf(t, "listedElsewhere", testpki.CRLURL(part2), testpki.At(f.t0))
@@ -209,6 +212,8 @@ func TestPartitionedCRLCoversOnlyItsDistributionPoint(t *testing.T) {
 	}
 
 	admit(t, f.c, in1, f.t0)
+	admit(t, f.c, upper, f.t0)
+	refuse(t, f.c, upperPath, f.t0, revocation.ReasonCRLUnavailable)
 	admit(t, f.c, both, f.t0)
 	refuse(t, f.c, revoked1, f.t0, revocation.ReasonRevoked)
 	// Listed, but not by a CRL that covers it: neither revoked nor fine.
@@ -337,11 +342,12 @@ func TestIndirectCRLRefused(t *testing.T) {
 }
 
 // TestDeltaScopeMustMatchBase (RFC 5280 5.2.4): a delta of another scope
-// does not complete the base.
+// does not complete the base; one that names its own location in the IDP
+// (as AD CS does) does.
 func TestDeltaScopeMustMatchBase(t *testing.T) {
 	f := newFixture(t, withDelta())
-	users := idp(flag(1))
-	f.srv.serveCRL("/inter.crl", f.inter.MustCRL(t, withExt(f.crlOpts(10), users)))
+	users := func(url string) pkix.Extension { return idp(fullName(uriName(url)), flag(1)) }
+	f.srv.serveCRL("/inter.crl", f.inter.MustCRL(t, withExt(f.crlOpts(10), users("http://pki/CA.crl"))))
 	d := f.crlOpts(11, f.carol)
 	d.DeltaBase = 10
 	f.srv.serveCRL("/inter-delta.crl", f.inter.MustCRL(t, d))
@@ -351,14 +357,27 @@ func TestDeltaScopeMustMatchBase(t *testing.T) {
 	}
 	f.logs.mustContain(t, "delta CRL does not apply")
 	d.Number = 12
-	d.ExtraExtensions = append(d.ExtraExtensions, users)
+	d.ExtraExtensions = append(d.ExtraExtensions, idp(fullName(uriName("http://pki/CA+.crl")), flag(2)))
+	f.srv.serveCRL("/inter-delta.crl", f.inter.MustCRL(t, d))
+	f.mustRefresh(t)
+	if f.status(t).DeltaApplied {
+		t.Fatal("a delta of CA certificates was applied to a base of user certificates")
+	}
+	d.Number = 13
+	d.ExtraExtensions = []pkix.Extension{users("http://pki/CA+.crl")}
 	f.srv.serveCRL("/inter-delta.crl", f.inter.MustCRL(t, d))
 	f.mustRefresh(t)
 	if !f.status(t).DeltaApplied {
-		t.Fatal("a delta with the base's scope was not applied")
+		t.Fatal("a delta with the base's scope, naming its own location, was not applied")
 	}
-	refuse(t, f.c, f.carol, f.t0, revocation.ReasonRevoked)
-	admit(t, f.c, f.alice, f.t0)
+	// The certificates point at the base's location.
+	carol := f.inter.Leaf(t, "carol2", testpki.CRLURL("http://pki/CA.crl"), testpki.At(f.t0))
+	d.Number = 14
+	d.Revoked = testpki.Revoke(f.t0.Add(-time.Hour), carol.Cert.SerialNumber)
+	f.srv.serveCRL("/inter-delta.crl", f.inter.MustCRL(t, d))
+	f.mustRefresh(t)
+	refuse(t, f.c, carol, f.t0, revocation.ReasonRevoked)
+	admit(t, f.c, f.inter.Leaf(t, "dave", testpki.CRLURL("http://pki/CA.crl"), testpki.At(f.t0)), f.t0)
 }
 
 // TestScopedCheckDoesNotAllocate: the scope check on the admit path is
@@ -366,9 +385,10 @@ func TestDeltaScopeMustMatchBase(t *testing.T) {
 func TestScopedCheckDoesNotAllocate(t *testing.T) {
 	f := newFixture(t)
 	in1 := f.inter.Leaf(t, "in1", testpki.CRLURL(part2, part1), testpki.At(f.t0))
+	upper := f.inter.Leaf(t, "upper", testpki.CRLURL("HTTP://CRL.EXAMPLE/part1.crl"), testpki.At(f.t0))
 	dir := f.leaf(t, "dir", crlDP(fullName(dirName(nameOf(cnATV(cbasn1.PrintableString, "Inter"), cnATV(cbasn1.PrintableString, "CRL1"))))))
 	f.serveScoped(t, idp(fullName(uriName(part1), dirName(nameOf(cnATV(cbasn1.PrintableString, "Inter"), cnATV(cbasn1.PrintableString, "CRL1"))))))
-	for _, l := range []*testpki.Leaf{in1, dir} {
+	for _, l := range []*testpki.Leaf{in1, upper, dir} {
 		if n := testing.AllocsPerRun(200, func() {
 			if err := f.c.Check(l.Chain, f.t0); err != nil {
 				t.Fatal(err)
