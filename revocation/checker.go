@@ -576,7 +576,7 @@ func (c *Checker) checkCert(s *snapshot, v *caView, cert, iss *x509.Certificate,
 	if cleared {
 		return nil
 	}
-	reason, err := m.explain(v)
+	reason, err := m.explain(v, cert)
 	return c.unavailable(reason, iss, cert, err)
 }
 
@@ -610,7 +610,15 @@ func (c *Checker) checkSigner(s *snapshot, r *signerRef, at time.Time, depth int
 				cert.Issuer.String(), cert.Subject.String(), serialHex(cert.SerialNumber))
 		}
 		if err := c.checkCert(s, pv, cert, pv.issuer, at, depth+1); err != nil {
-			return fmt.Errorf("CRL signer %q: certificate %q (serial %s): %w", signer.Subject.String(), cert.Subject.String(), serialHex(cert.SerialNumber), err)
+			what := fmt.Sprintf("CRL signer %q (serial %s)", signer.Subject.String(), serialHex(signer.SerialNumber))
+			if cert != signer {
+				what += fmt.Sprintf(": certificate %q (serial %s) above it", cert.Subject.String(), serialHex(cert.SerialNumber))
+			}
+			var re *Error
+			if errors.As(err, &re) {
+				return fmt.Errorf("%s: %s by its issuer (SKI %s): %w", what, re.Reason, re.IssuerSKI, re.Err)
+			}
+			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
 }
@@ -644,7 +652,7 @@ func (m *miss) note(k missKind, cd *candidate, cov coverage, err error) {
 	}
 }
 
-func (m *miss) explain(v *caView) (string, error) {
+func (m *miss) explain(v *caView, cert *x509.Certificate) (string, error) {
 	whose := "the CA's CRL"
 	if m.cd != nil && m.cd.skiHex != v.skiHex {
 		whose = "the CRL of the CA's key " + m.cd.skiHex
@@ -672,7 +680,8 @@ func (m *miss) explain(v *caView) (string, error) {
 	var why string
 	switch m.cov {
 	case covNotNamed:
-		why = "its issuingDistributionPoint names " + describeNames(scope.names) + ", not one of the certificate's distribution points (a partitioned CRL)"
+		why = "its issuingDistributionPoint names " + describeNames(scope.names) + ", not one of the certificate's distribution points (" +
+			describeCertDPs(cert) + "): a partitioned CRL"
 	case covWrongKind:
 		why = "it covers " + scope.String()
 	case covIndirect:

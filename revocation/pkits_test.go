@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,10 +68,9 @@ func TestPKITSRevocation(t *testing.T) {
 			continue
 		}
 		t.Run(c.ID, func(t *testing.T) {
-			var chain []*x509.Certificate
 			byName := map[string]*x509.Certificate{}
-			for i := len(c.Path) - 1; i >= 0; i-- {
-				der, err := pkits.Cert(c.Path[i])
+			for _, name := range c.Path {
+				der, err := pkits.Cert(name)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -79,11 +79,11 @@ func TestPKITSRevocation(t *testing.T) {
 					// 4.4.15, 4.14.4-6: crypto/x509 refuses them, so no
 					// chain of them reaches Check (cmd/certgate says
 					// malformed_certificate).
-					t.Skipf("%s: %v", c.Path[i], err)
+					t.Skipf("%s: %v", name, err)
 				}
-				chain = append(chain, cert)
-				byName[c.Path[i]] = cert
+				byName[name] = cert
 			}
+			chain := issuanceChain(t, byName[c.Leaf()], c.Path, byName)
 			var srcs []revocation.Source
 			for _, name := range c.Path[:len(c.Path)-1] {
 				crl := c.CRLs[name]
@@ -122,4 +122,39 @@ func TestPKITSRevocation(t *testing.T) {
 	if n != 47 {
 		t.Errorf("%d revocation cases decided, want 47", n)
 	}
+}
+
+// issuanceChain is the chain a path validator hands Check: from the leaf,
+// each certificate's issuer among the path's CAs (by signature), up to the
+// anchor. The suite's path also lists certificates outside it (a separate
+// CRL-signing certificate, the other certificate of a key rollover).
+func issuanceChain(t *testing.T, leaf *x509.Certificate, path []string, byName map[string]*x509.Certificate) []*x509.Certificate {
+	t.Helper()
+	chain := []*x509.Certificate{leaf}
+	anchor := byName[path[0]]
+	for cur := leaf; cur != anchor; {
+		var next *x509.Certificate
+		for _, name := range path[:len(path)-1] {
+			p := byName[name]
+			if p != cur && !slices.Contains(chain, p) && p.CheckSignature(cur.SignatureAlgorithm, cur.RawTBSCertificate, cur.Signature) == nil {
+				next = p
+				break
+			}
+		}
+		if next == nil {
+			// A bad signature (4.1.2-like material): the path as given.
+			return reversed(path, byName)
+		}
+		chain = append(chain, next)
+		cur = next
+	}
+	return chain
+}
+
+func reversed(path []string, byName map[string]*x509.Certificate) []*x509.Certificate {
+	var out []*x509.Certificate
+	for i := len(path) - 1; i >= 0; i-- {
+		out = append(out, byName[path[i]])
+	}
+	return out
 }

@@ -602,6 +602,50 @@ func (p *idp) dnMatches(name []byte) bool {
 	return false
 }
 
+// describeCertDPs renders a certificate's direct distribution point names
+// for an error message.
+func describeCertDPs(cert *x509.Certificate) string {
+	ext, ok := crlDPExtension(cert)
+	if !ok {
+		return "it has no cRLDistributionPoints"
+	}
+	s := cryptobyte.String(ext)
+	var seq cryptobyte.String
+	if !s.ReadASN1(&seq, asn1.SEQUENCE) {
+		return "malformed cRLDistributionPoints"
+	}
+	var out []string
+	for !seq.Empty() {
+		var dp, name, inner cryptobyte.String
+		var hasName bool
+		var tag asn1.Tag
+		if !seq.ReadASN1(&dp, asn1.SEQUENCE) || !dp.ReadOptionalASN1(&name, &hasName, asn1.Tag(0).ContextSpecific().Constructed()) {
+			return "malformed cRLDistributionPoints"
+		}
+		if !hasName || !name.ReadAnyASN1(&inner, &tag) {
+			continue
+		}
+		switch tag {
+		case asn1.Tag(0).ContextSpecific().Constructed():
+			for !inner.Empty() {
+				var el cryptobyte.String
+				if !inner.ReadAnyASN1Element(&el, &tag) {
+					break
+				}
+				out = append(out, describeName(el))
+			}
+		case asn1.Tag(1).ContextSpecific().Constructed():
+			if full, ok := appendRDN(cert.RawIssuer, inner); ok {
+				out = append(out, "DirName:"+dnString(full))
+			}
+		}
+	}
+	if len(out) == 0 {
+		return "it names none"
+	}
+	return "it names " + strings.Join(out, " | ")
+}
+
 // sameURI compares two URIs as far as RFC 3986 6.2.2.1 allows without
 // decoding them: scheme and authority case-insensitively, the rest byte
 // for byte. It does not allocate.

@@ -217,8 +217,8 @@ func TestPartitionedCRLCoversOnlyItsDistributionPoint(t *testing.T) {
 	admit(t, f.c, both, f.t0)
 	refuse(t, f.c, revoked1, f.t0, revocation.ReasonRevoked)
 	// Listed, but not by a CRL that covers it: neither revoked nor fine.
-	refuseWith(t, f.c, listedElsewhere, f.t0, revocation.ReasonCRLUnavailable, "no CRL covers this certificate", part1, "partitioned")
-	refuseWith(t, f.c, noDP, f.t0, revocation.ReasonCRLUnavailable, "no CRL covers this certificate")
+	refuseWith(t, f.c, listedElsewhere, f.t0, revocation.ReasonCRLUnavailable, "no CRL covers this certificate", part1, "partitioned", "it names URI:"+part2)
+	refuseWith(t, f.c, noDP, f.t0, revocation.ReasonCRLUnavailable, "no CRL covers this certificate", "it has no cRLDistributionPoints")
 	// The CRL of a plain certificate (no IDP) still covers all of them.
 	f.srv.serveCRL("/inter.crl", f.crl(t, 2, revoked1))
 	f.mustRefresh(t)
