@@ -720,12 +720,34 @@ func serialHex(n *big.Int) string {
 // ThisUpdate returns the thisUpdate of the revocation information in force
 // for the CA: the delta's when a delta is applied (the merged view is
 // complete as of the delta's thisUpdate), else the base's; zero if none.
+//
+// When the CA has several keys, every CRL that could clear an end-entity
+// certificate of this key counts (the other keys' CRLs included, those
+// limited to CA or attribute certificates excepted): the oldest of them is
+// the answer, since any of them may be the one that clears.
 func (c *Checker) ThisUpdate(issuerSKI []byte) time.Time {
 	v := c.snap.Load().cas[string(issuerSKI)]
 	if v == nil {
 		return time.Time{}
 	}
-	return v.thisUpdate()
+	if len(v.cands) == 0 || len(v.cands) == 1 && v.cands[0].skiHex == v.skiHex {
+		return v.thisUpdate()
+	}
+	var oldest time.Time
+	for i := range v.cands {
+		cd := &v.cands[i]
+		if cd.base == nil || !cd.base.scope.mayCoverEndEntities() {
+			continue
+		}
+		t := cd.base.thisUpdate
+		if cd.deltaApplies && cd.delta.thisUpdate.After(t) {
+			t = cd.delta.thisUpdate
+		}
+		if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
+	return oldest
 }
 
 func (v *caView) thisUpdate() time.Time {

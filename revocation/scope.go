@@ -69,6 +69,12 @@ func (p *idp) String() string {
 	return strings.Join(parts, ", ")
 }
 
+// mayCoverEndEntities reports whether the CRL can speak for some
+// end-entity certificate.
+func (p *idp) mayCoverEndEntities() bool {
+	return p == nil || !(p.cas || p.attrs)
+}
+
 // sameScope is the 5.2.4 rule that a delta and its base cover the same
 // certificates: the same kinds, the same reasons, and a distribution point
 // named in both or in neither. The names themselves are not compared: a CA

@@ -264,3 +264,58 @@ func TestCRLSignerPathIsChecked(t *testing.T) {
 		refuseWith(t, f.c, alice, f.t0, revocation.ReasonCRLUnavailable, "CRL signer", `certificate "CN=Mid"`, "revoked")
 	}
 }
+
+// TestRequestFreshAcrossKeys: with a rolled-over CA, the CRL that clears a
+// certificate of the old key may be the new key's, so instant revocation
+// waits for, and fetches, every CRL of the CA that could clear it.
+func TestRequestFreshAcrossKeys(t *testing.T) {
+	f := newFixture(t)
+	oldKey := f.root.Intermediate(t, "Rollover CA", testpki.At(f.t0))
+	newKey := f.root.Intermediate(t, "Rollover CA", testpki.At(f.t0))
+	caOnly := f.root.Intermediate(t, "Rollover CA", testpki.At(f.t0))
+	kept := oldKey.Leaf(t, "kept", testpki.At(f.t0))
+	serve := func(tu time.Time, n int64) {
+		for path, ca := range map[string]*testpki.CA{"/old.crl": oldKey, "/new.crl": newKey, "/ca-only.crl": caOnly} {
+			o := f.crlOpts(n)
+			o.ThisUpdate = tu
+			if ca == caOnly {
+				o = withExt(o, idp(flag(2)))
+				o.ThisUpdate = f.t0.Add(-time.Hour) // never refreshed: must not hold anyone back
+			}
+			f.srv.serveCRL(path, ca.MustCRL(t, o))
+		}
+	}
+	serve(f.t0.Add(-time.Minute), 1)
+	f.c.SetSources([]revocation.Source{
+		{Issuer: f.root.Cert, Exempt: true},
+		{Issuer: oldKey.Cert, CRLURL: f.srv.url("/old.crl")},
+		{Issuer: newKey.Cert, CRLURL: f.srv.url("/new.crl")},
+		{Issuer: caOnly.Cert, CRLURL: f.srv.url("/ca-only.crl")},
+	})
+	f.mustRefresh(t)
+	admit(t, f.c, kept, f.t0)
+	revokedAt := f.t0
+
+	// Only the old key's CRL is new: not enough.
+	o := f.crlOpts(2)
+	o.ThisUpdate = f.t0.Add(time.Second)
+	f.srv.serveCRL("/old.crl", oldKey.MustCRL(t, o))
+	f.clk.add(2 * time.Second)
+	f.c.RequestFresh(oldKey.Cert.SubjectKeyId, revokedAt)
+	revocation.WaitBackground(f.c)
+	if tu := f.c.ThisUpdate(oldKey.Cert.SubjectKeyId); tu.After(revokedAt) {
+		t.Fatalf("ThisUpdate %v after %v while the new key's CRL is older", tu, revokedAt)
+	}
+	if f.srv.hitCount("/new.crl") != 2 || f.srv.hitCount("/ca-only.crl") != 1 {
+		t.Errorf("fetches: new key %d (want 2), CA-only %d (want 1)", f.srv.hitCount("/new.crl"), f.srv.hitCount("/ca-only.crl"))
+	}
+
+	// The new key publishes; the next request (after the rate limit) gets it.
+	serve(f.t0.Add(time.Second), 3)
+	f.clk.add(time.Minute)
+	f.c.RequestFresh(oldKey.Cert.SubjectKeyId, revokedAt)
+	revocation.WaitBackground(f.c)
+	if tu := f.c.ThisUpdate(oldKey.Cert.SubjectKeyId); !tu.After(revokedAt) {
+		t.Fatalf("ThisUpdate %v not after %v with every CRL that could clear it newer", tu, revokedAt)
+	}
+}
