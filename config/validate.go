@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Validate checks the whole config and returns every problem found, joined,
@@ -42,6 +43,9 @@ func (c *Config) validate(skipCert map[int]bool) []*Error {
 	v.positive("shutdown.drainTimeout", c.Shutdown.DrainTimeout)
 	v.nonNegative("shutdown.readyzGrace", c.Shutdown.ReadyzGrace)
 	v.positive("reload.pollInterval", c.Reload.PollInterval)
+	if pp := c.JWKS.ProxyPath; pp != "" && (!strings.HasPrefix(pp, "/") || strings.ContainsAny(pp, "?# ")) {
+		v.errf("jwks.proxyPath", "%q must be a path starting with / (no query or fragment)", pp)
+	}
 	return v.errs
 }
 
@@ -617,6 +621,56 @@ func (v *validator) backend(p string, r Route) {
 		if r.BackendServerName != "" {
 			v.errf(p+".backendServerName", "is only for https:// backends")
 		}
+		if r.BackendClientCert != "" {
+			v.errf(p+".backendClientCert", "is only for https:// backends")
+		}
+	}
+	switch {
+	case r.BackendClientCert != "" && r.BackendClientKey == "":
+		v.errf(p+".backendClientKey", "is required with backendClientCert")
+	case r.BackendClientCert == "" && r.BackendClientKey != "":
+		v.errf(p+".backendClientCert", "is required with backendClientKey")
+	}
+	v.assertion(p, r)
+}
+
+func (v *validator) assertion(p string, r Route) {
+	a := r.Assertion
+	if a == nil {
+		return
+	}
+	p += ".assertion"
+	if len(a.Keys) == 0 {
+		v.errf(p+".keys", "needs at least one key file (the first signs)")
+	}
+	seen := map[string]int{}
+	for i, k := range a.Keys {
+		if k == "" {
+			v.errf(p+".keys["+strconv.Itoa(i)+"]", "must not be empty")
+		} else if j, dup := seen[k]; dup {
+			v.errf(p+".keys["+strconv.Itoa(i)+"]", "repeats keys[%d]", j)
+		}
+		seen[k] = i
+	}
+	if a.Issuer == "" {
+		v.errf(p+".issuer", "must not be empty")
+	}
+	if a.Audience == "" {
+		v.errf(p+".audience", "must not be empty")
+	}
+	if err := checkIdentityHeader(a.Header); err != nil {
+		v.errf(p+".header", "%v", err)
+	} else if strings.EqualFold(a.Header, v.c.Identity.Header) {
+		v.errf(p+".header", "%q is the identity header; pick another name", a.Header)
+	}
+	if a.Lifetime.Duration < time.Second {
+		v.errf(p+".lifetime", "must be at least 1s (claims count whole seconds), got %s", a.Lifetime.Duration)
+	}
+	switch {
+	case a.Reuse.Duration < 0:
+		v.errf(p+".reuse", "must not be negative, got %s", a.Reuse.Duration)
+	case a.Reuse.Duration >= a.Lifetime.Duration && a.Lifetime.Duration > 0:
+		v.errf(p+".reuse", "%s must be shorter than lifetime %s, so a reused assertion still has time left", a.Reuse.Duration, a.Lifetime.Duration)
 	}
 }
 

@@ -20,9 +20,10 @@ type requestKey struct{}
 
 // requestState carries the decision and route from serveHTTP to Rewrite.
 type requestState struct {
-	policy   *Policy
-	route    *Route
-	decision *Decision
+	policy    *Policy
+	route     *Route
+	decision  *Decision
+	assertion string // signed for this request; "" when the route signs none
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -40,6 +41,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("decision", "reason", ReasonMisdirected, "sni", sni, "host", host, "remote", r.RemoteAddr)
 		s.rejected(Rejection{Reason: ReasonMisdirected, Remote: r.RemoteAddr})
 		http.Error(w, ReasonMisdirected+": the Host header does not match the TLS server name", http.StatusMisdirectedRequest)
+		return
+	}
+	if p.JWKSPath != "" && r.URL.Path == p.JWKSPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		// Public keys: served to any client that passed the handshake.
+		serveJWKS(w, p.JWKS)
 		return
 	}
 	d := s.decideConn(p, ci, r.TLS.PeerCertificates, r.RemoteAddr)
@@ -76,7 +82,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		cmd = q.Cmd
 		w = eas.NewHeaderCaseWriter(w)
 	}
-	rs := &requestState{policy: p, route: rt, decision: d}
+	var tok string
+	if rt.Assertion != nil {
+		var err error
+		if tok, err = s.assertionFor(ci, rt, d); err != nil {
+			// Fail closed: a backend that relies on the assertion must
+			// never get the request without one.
+			s.log.Error("assertion signing failed; request refused", "route", rt.Name, "error", err)
+			http.Error(w, "internal error: the identity assertion could not be signed", http.StatusInternalServerError)
+			return
+		}
+	}
+	rs := &requestState{policy: p, route: rt, decision: d, assertion: tok}
 	ctx := context.WithValue(r.Context(), requestKey{}, rs)
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
@@ -171,6 +188,9 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetXForwarded()
 	d := rs.decision
 	pr.Out.Header[rs.policy.IdentityHeader] = []string{d.Identity.User.UserPrincipalName}
+	if rs.assertion != "" {
+		pr.Out.Header.Set(rt.Assertion.Header(), rs.assertion)
+	}
 	switch rs.policy.ForwardClientCert {
 	case "rfc9440":
 		cert, chain := clientcert.RFC9440(d.Chain)

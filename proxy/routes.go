@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/certgate/certgate/proxy/assertion"
 )
 
 // Route kinds.
@@ -37,6 +39,9 @@ type RouteConfig struct {
 	Timeout       time.Duration
 	NetbiosDomain string
 	Autodiscover  bool
+	// Assertion, when set, signs an identity assertion for every request;
+	// a request it cannot sign one for is refused with 500.
+	Assertion *assertion.Signer
 }
 
 // Route is a prepared RouteConfig with its pooled backend transport.

@@ -52,8 +52,9 @@ func pkitsCRLServer(t *testing.T) string {
 
 // pkitsConfig writes one case as certgate sees it: the anchor a root, every
 // other CA of the path an intermediate, each with its CRL URLs; the
-// identity is the leaf's subject itself (no directory), so the verdict is
-// the chain's and the revocation check's alone. It returns the config path,
+// identity is the leaf's subject itself, or its e-mail name when the subject
+// is empty (4.13.14), with no directory, so the verdict is the chain's and
+// the revocation check's alone. It returns the config path,
 // the leaf file and the intermediate files (which the client also sends).
 func pkitsConfig(t *testing.T, c pkits.Case, crlBase, serverDir string) (cfg, leaf string, chain []string) {
 	dir := t.TempDir()
@@ -95,6 +96,7 @@ trustedCertificateAuthorities:
 %[2]sidentity:
   bindings:
     - {certificateField: Subject, userAttribute: userPrincipalName}
+    - {certificateField: RFC822Name, userAttribute: userPrincipalName}
 routes:
   - name: web
     kind: web

@@ -147,6 +147,9 @@ type statusDoc struct {
 	CRLs       []revocation.SourceStatus `json:"crls"`
 	OCSP       map[string]uint64         `json:"ocspQueries"`
 	Routes     []map[string]string       `json:"routes"`
+	// AssertionKeys are the keys of the signed identity assertions, the
+	// signing ones first.
+	AssertionKeys []assertionKeyInfo `json:"assertionKeys,omitempty"`
 	// Rejections are the last refused clients, newest first; ByReason
 	// counts them per reason code, most frequent first.
 	Rejections []proxy.Rejection `json:"recentRejections"`
@@ -223,6 +226,7 @@ func (inst *instance) statusDoc() statusDoc {
 	for _, r := range b.cfg.Routes {
 		doc.Routes = append(doc.Routes, map[string]string{"name": r.Name, "kind": string(r.Kind), "host": r.Host, "pathPrefix": r.PathPrefix, "backend": r.Backend})
 	}
+	doc.AssertionKeys = assertionKeys(b, now)
 	doc.Rejections = inst.srv.RecentRejections()
 	doc.ByReason = countReasons(doc.Rejections)
 	return doc

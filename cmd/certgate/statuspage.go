@@ -263,6 +263,13 @@ footer{padding:0 24px 16px;color:#6b7280;font-size:12px}
 {{range .Routes}}<tr><td>{{.name}}</td><td>{{.kind}}</td><td>{{.host}}</td><td><code>{{.pathPrefix}}</code></td><td><code>{{.backend}}</code></td></tr>
 {{end}}</table>
 </section>
+{{if .AssertionKeys}}
+<section id="assertion-keys"><h2>Assertion keys</h2>
+<table><tr><th>Key id (kid)</th><th>Role</th><th>Alg</th><th>Age</th><th>Routes</th><th>File</th></tr>
+{{range .AssertionKeys}}<tr class="assertion-key {{.Role}}" data-kid="{{.KID}}"><td><code>{{.KID}}</code></td><td>{{.Role}}</td><td>{{.Alg}}</td><td>{{.Age}}<br>{{ts .Modified}}</td><td>{{range $i, $r := .Routes}}{{if $i}}, {{end}}{{$r}}{{end}}</td><td><code>{{.File}}</code></td></tr>
+{{end}}</table>
+<p>Published at <a href="/.well-known/jwks.json">/.well-known/jwks.json</a>.</p>
+</section>{{end}}
 </main>
 <footer>config {{.Config}} · <a href="/status.json">status.json</a> · <a href="/metrics">metrics</a> · refreshes every 30 s</footer>
 </body>
