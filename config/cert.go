@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -75,6 +76,25 @@ func parsePEMCertificate(data []byte) (*x509.Certificate, error) {
 // separators, the form `ca list` prints and config files store.
 func FormatSKI(ski []byte) string {
 	return strings.ToUpper(hex.EncodeToString(ski))
+}
+
+// KeyID returns the certificate's subject key identifier, or the RFC 5280
+// §4.2.1.2 method 1 identifier (SHA-1 of the subjectPublicKey bits) when it
+// has none, as the trust store keys such a CA (v1-style roots have no SKI).
+func KeyID(c *x509.Certificate) []byte {
+	if len(c.SubjectKeyId) > 0 {
+		return c.SubjectKeyId
+	}
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if rest, err := asn1.Unmarshal(c.RawSubjectPublicKeyInfo, &spki); err == nil && len(rest) == 0 {
+		sum := sha1.Sum(spki.PublicKey.Bytes)
+		return sum[:]
+	}
+	sum := sha1.Sum(c.RawSubjectPublicKeyInfo)
+	return sum[:]
 }
 
 // maxSKILen bounds a subject key identifier; RFC 5280's methods give 8 or

@@ -342,6 +342,14 @@ func (w *serverErrorLog) Write(b []byte) (int, error) {
 			w.s.metrics.decision(ReasonNoCertificate)
 			w.s.log.Info("decision", "reason", ReasonNoCertificate, "remote", remote)
 			w.s.rejected(Rejection{Reason: ReasonNoCertificate, Remote: remote})
+		case strings.Contains(why, "failed to parse client certificate"):
+			// crypto/tls refuses a certificate crypto/x509 cannot parse
+			// before certgate sees it; it is still a client refused.
+			const reason = "malformed_certificate" // trust.MalformedCertificate; server.go does not import trust
+			w.s.metrics.handshake("rejected")
+			w.s.metrics.decision(reason)
+			w.s.log.Info("decision", "reason", reason, "remote", remote, "error", why)
+			w.s.rejected(Rejection{Reason: reason, Remote: remote})
 		default:
 			w.s.metrics.handshake("error")
 			w.s.log.Debug("tls handshake failed", "remote", remote, "error", why)

@@ -95,6 +95,18 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 		return nil, fmt.Errorf("%s: trustedCertificateAuthorities: %w", cfg.File, err)
 	}
 	b.store = store
+	clock := now
+	if clock == nil {
+		clock = time.Now
+	}
+	for i, st := range store.CAStatus(clock()) {
+		if !st.Usable {
+			// Not a config error (SPEC): certgate runs and refuses only the
+			// chains that need this CA.
+			log.Warn("trusted CA unusable", "ca", fmt.Sprintf("trustedCertificateAuthorities[%d]", i), "file", cfg.CAs[i].TrustedCertificate,
+				"issuer_ski", config.FormatSKI(st.CA.SKI()), "reason", string(st.Reason), "defect", st.Defect)
+		}
+	}
 
 	if d := cfg.Identity.Directory; d != nil {
 		switch {

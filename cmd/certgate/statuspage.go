@@ -73,7 +73,7 @@ func newStatusView(doc statusDoc) statusView {
 	for _, ca := range doc.CAs {
 		row := caRow{caInfo: ca, Left: until(now, ca.NotAfter), Class: "ok"}
 		switch d := ca.NotAfter.Sub(now); {
-		case d <= 0:
+		case !ca.Usable, d <= 0:
 			row.Class = "bad"
 		case d < 30*24*time.Hour:
 			row.Class = "warn"
@@ -229,7 +229,7 @@ footer{padding:0 24px 16px;color:#6b7280;font-size:12px}
 <section id="cas"><h2>Trusted certificate authorities</h2>
 <table><tr><th>Type</th><th>Subject</th><th>SKI</th><th>Not after</th><th>CRL</th></tr>
 {{range .CARows}}<tr class="ca" data-ski="{{.SKI}}"><td>{{.Type}}</td><td>{{.Subject}}</td><td><code>{{.SKI}}</code></td>
-<td class="{{.Class}}">{{ts .NotAfter}}<br>{{.Left}}</td>
+<td class="{{.Class}}">{{ts .NotAfter}}<br>{{.Left}}{{if not .Usable}}<br><strong>unusable:</strong> {{.Defect}}{{end}}</td>
 <td>{{if .CRL}}<code>{{.CRL}}</code>{{if .DeltaCRL}}<br>delta <code>{{.DeltaCRL}}</code>{{end}}{{else if .Exempt}}<span class="exempt">exempt from CRL checks</span>{{end}}</td></tr>
 {{end}}</table>
 </section>

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 )
 
 func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -31,6 +32,12 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if cfg.ServerTLS.CertFile != "" {
 		if _, err := newServerCertCheck(cfg); err != nil {
 			return &exitError{code: 2, err: err}
+		}
+	}
+	for i, st := range b.store.CAStatus(time.Now()) {
+		if !st.Usable {
+			fmt.Fprintf(stderr, "certgate: warning: %s: trustedCertificateAuthorities[%d] (%s) is unusable now, chains that need it are refused: %s\n",
+				path, i, cfg.CAs[i].TrustedCertificate, st.Defect)
 		}
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d trusted CAs, %d routes)\n", path, len(cfg.CAs), len(cfg.Routes))
