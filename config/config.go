@@ -230,7 +230,7 @@ type HTTP1 struct {
 	// FastPath forwards plain HTTP/1.1 requests through certgate's own
 	// loop (parse the head once, copy bytes to a pooled backend
 	// connection) instead of net/http's server and ReverseProxy; anything
-	// else still goes through net/http. Read at start only.
+	// else still goes through net/http. Read at start only. Default true.
 	FastPath bool `yaml:"fastPath"`
 }
 

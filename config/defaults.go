@@ -97,6 +97,9 @@ func applyDefaults(c *Config) {
 
 	d.str((*string)(&c.Logging.Format), "logging.format", string(LogJSON))
 	d.str((*string)(&c.Logging.Level), "logging.level", string(LevelInfo))
+	if !d.pos.isSet("http1.fastPath") {
+		c.HTTP1.FastPath = true
+	}
 	if a := c.AccessLog; a != nil {
 		d.str((*string)(&a.Format), "accessLog.format", string(AccessJSON))
 		d.str(&a.File, "accessLog.file", "stdout")

@@ -25,8 +25,8 @@ CURVE=${CURVE:-X25519}
 WORK=${WORK:-$(mktemp -d /tmp/certgate-sidebyside.XXXXXX)}
 SCENARIOS=${SCENARIOS:-"hs-small hs-big resumed ka-h1 ka-h2 idle hs-mlkem crl-refresh crl"}
 PORT_BASE=${PORT_BASE:-28440}
-# true: certgate serves HTTP/1.1 on its fast path (http1.fastPath).
-FASTPATH=${FASTPATH:-false}
+# false: certgate serves HTTP/1.1 through net/http only (http1.fastPath: false).
+FASTPATH=${FASTPATH:-true}
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 RESULTS=$WORK/results.jsonl

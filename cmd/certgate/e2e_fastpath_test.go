@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -35,16 +36,21 @@ func (e *env) rawResponse(alice *testpki.Leaf, raw string) *http.Response {
 	return resp
 }
 
-// The whole suite runs on the HTTP/1.1 fast path with
-// CERTGATE_TEST_FASTPATH=1 (go test ./cmd/certgate/).
-func init() { forceFastPath = os.Getenv("CERTGATE_TEST_FASTPATH") == "1" }
+// The whole suite runs on one HTTP/1.1 path whatever the configs say
+// with CERTGATE_TEST_FASTPATH=1 (the fast path) or 0 (net/http only).
+func init() {
+	switch os.Getenv("CERTGATE_TEST_FASTPATH") {
+	case "1":
+		on := true
+		forceFastPath = &on
+	case "0":
+		off := false
+		forceFastPath = &off
+	}
+}
 
 func fastPathEnv(t *testing.T, on bool) *env {
-	extra := ""
-	if on {
-		extra = "http1:\n  fastPath: true\n"
-	}
-	return newEnv(t, envConfig{extraYAML: extra})
+	return newEnv(t, envConfig{extraYAML: fmt.Sprintf("http1:\n  fastPath: %v\n", on)})
 }
 
 // TestFastPathForwards: on the fast path a request reaches the backend
@@ -150,8 +156,8 @@ func TestMalformedRefusedOnBothPaths(t *testing.T) {
 	}
 	alice := func(e *env) *testpki.Leaf { return e.inter.Leaf(t, "alice", testpki.UPN("alice@contoso.com")) }
 	for _, on := range []bool{true, false} {
-		if !on && forceFastPath {
-			t.Log("CERTGATE_TEST_FASTPATH=1: no net/http path to compare")
+		if forceFastPath != nil && *forceFastPath != on {
+			t.Logf("CERTGATE_TEST_FASTPATH forces one path: fastPath=%v not compared", on)
 			continue
 		}
 		e := fastPathEnv(t, on)

@@ -109,9 +109,16 @@ type instance struct {
 	hashes  map[string][32]byte
 }
 
-// forceFastPath turns the HTTP/1.1 fast path on whatever the config says;
-// tests set it (CERTGATE_TEST_FASTPATH=1) to run the whole suite on it.
-var forceFastPath bool
+// forceFastPath overrides http1.fastPath when set: tests run the whole
+// suite on either HTTP/1.1 path (CERTGATE_TEST_FASTPATH=1 or 0).
+var forceFastPath *bool
+
+func fastPathFor(cfg *config.Config) bool {
+	if forceFastPath != nil {
+		return *forceFastPath
+	}
+	return cfg.HTTP1.FastPath
+}
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
@@ -216,7 +223,7 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 		// Answers TLS-ALPN-01 validators (nil without ACME).
 		ChallengeConfig: challenge,
 		Now:             opts.now,
-		FastPath:        cfg.HTTP1.FastPath || forceFastPath,
+		FastPath:        fastPathFor(cfg),
 		Limits: proxy.Limits{
 			ReadHeaderTimeout:    minPositive(cfg.Limits.ReadHeaderTimeout.Duration, cfg.Limits.HandshakeTimeout.Duration),
 			IdleTimeout:          cfg.Limits.IdleTimeout.Duration,
