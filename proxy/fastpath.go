@@ -85,8 +85,16 @@ type fastConn struct {
 
 func (s *Server) serveFast(ln net.Listener) error {
 	f := s.fast
+	f.mu.Lock()
+	if f.closed.Load() {
+		// Shut down before Serve got here.
+		f.mu.Unlock()
+		ln.Close()
+		return nil
+	}
 	f.ln = ln
 	f.netln = newChanListener(ln.Addr())
+	f.mu.Unlock()
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(f.netln) }()
 	var delay time.Duration
@@ -177,11 +185,19 @@ func (f *fastServer) remove(fc *fastConn) {
 
 // shutdown stops accepting, closes idle connections, and waits for the
 // busy ones to finish their request (they close after it) until ctx ends.
-func (f *fastServer) shutdown(ctx context.Context) error {
+// closeListener stops accepting.
+func (f *fastServer) closeListener() {
+	f.mu.Lock()
 	f.closed.Store(true)
-	if f.ln != nil {
-		f.ln.Close()
+	ln := f.ln
+	f.mu.Unlock()
+	if ln != nil {
+		ln.Close()
 	}
+}
+
+func (f *fastServer) shutdown(ctx context.Context) error {
+	f.closeListener()
 	done := make(chan struct{})
 	go func() { f.wg.Wait(); close(done) }()
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -211,10 +227,7 @@ func (f *fastServer) closeIdle() {
 }
 
 func (f *fastServer) closeAll() {
-	f.closed.Store(true)
-	if f.ln != nil {
-		f.ln.Close()
-	}
+	f.closeListener()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for fc := range f.conns {
