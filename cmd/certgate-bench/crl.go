@@ -301,6 +301,10 @@ func runCRL(ctx context.Context, args []string, out io.Writer) error {
 	if peakOK {
 		res.PeakRSSKB, _ = statusKB(0, "VmHWM")
 	}
+	// Twice: the fetched body's buffer waits in a sync.Pool for the next
+	// refresh, and a pool gives its contents up over two collections; it
+	// is not part of what a loaded CRL keeps.
+	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
 	st := c.Status()
