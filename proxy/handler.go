@@ -3,10 +3,12 @@ package proxy
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -48,13 +50,46 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden: "+d.Reason, http.StatusForbidden)
 		return
 	}
-	rt := p.route(host, r.URL.Path)
+	if chunkedHTTP1(r) {
+		// net/http drops Content-Length when Transfer-Encoding is chunked,
+		// so a request that carried both cannot be told apart here; RFC
+		// 9112 §6.3 requires closing after such a request, so every
+		// chunked HTTP/1 request closes its connection after the answer.
+		w.Header().Set("Connection", "close")
+	}
+	norm, err := NormalizePath(requestPath(r))
+	if err != nil {
+		s.log.Info("bad path", "route", "", "remote", r.RemoteAddr, "error", err.Error())
+		http.Error(w, "bad_path: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	decoded, err := url.PathUnescape(norm)
+	if err != nil {
+		http.Error(w, "bad_path", http.StatusBadRequest)
+		return
+	}
+	rt := p.route(host, decoded)
 	if rt == nil {
 		http.Error(w, "no route", http.StatusNotFound)
 		return
 	}
+	// The backend gets exactly the path routed on (plus the backend's own
+	// base path): never a spelling it could resolve to another route.
+	r.URL.Path, r.URL.RawPath = decoded, norm
+	// Exchange serves ActiveSync on this path whatever route certgate
+	// chose for it (a catch-all web route in front of the same server, a
+	// host the EAS route does not name): the EAS checks follow the path.
+	easLike := rt.Kind == KindEAS || IsEASPath(norm)
+	if !allowUpgrade(r, rt, easLike) {
+		// The connection switches protocols only where the route promised
+		// it (WebSocket on web routes); any other Upgrade, h2c's included,
+		// is dropped with its settings header and the request goes on as
+		// a plain one. Rewrite removes them from the outgoing request.
+		r.Header.Del("Upgrade")
+		r.Header.Del("HTTP2-Settings")
+	}
 	cmd := ""
-	if rt.Kind == KindEAS {
+	if easLike {
 		q, err := eas.ParseQuery(r.URL.RawQuery)
 		if err == nil {
 			// An absent User (the base64 form need not carry one) leaves the
@@ -74,7 +109,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		cmd = q.Cmd
-		w = eas.NewHeaderCaseWriter(w)
+		if rt.Kind == KindEAS {
+			w = eas.NewHeaderCaseWriter(w)
+		}
 	}
 	rs := &requestState{policy: p, route: rt, decision: d}
 	ctx := context.WithValue(r.Context(), requestKey{}, rs)
@@ -143,11 +180,16 @@ func (s *Server) newReverseProxy(rt *Route) *httputil.ReverseProxy {
 		// and SSE stream; flushing known-length bodies at every write cost
 		// a TLS record, a syscall and a timer per response (25% of the
 		// keep-alive CPU in the profile in BENCHMARKS.md).
-		FlushInterval: 0,
-		BufferPool:    copyBuffers,
-		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		FlushInterval:  0,
+		BufferPool:     copyBuffers,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ModifyResponse: checkSwitch,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			code, why := errorStatus(err)
+			if errors.Is(err, errUnaskedSwitch) {
+				w.Header().Set("Connection", "close")
+				why = "backend_unavailable: " + errUnaskedSwitch.Error()
+			}
 			s.log.Warn("backend error", "route", rt.Name, "error", err, "status", code)
 			if code == 499 {
 				return
@@ -164,6 +206,9 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	// after they are removed, so a client cannot list our header in
 	// Connection to have it dropped after we set it).
 	rs.policy.strip.strip(pr.Out.Header)
+	// h2c's settings travel outside Connection when a client wants them
+	// past a proxy; no upgrade certgate forwards uses them.
+	pr.Out.Header.Del("HTTP2-Settings")
 	pr.SetURL(rt.target)
 	// SetURL re-encodes the query; the base64 EAS form must reach the
 	// backend byte for byte.

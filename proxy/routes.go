@@ -37,6 +37,9 @@ type RouteConfig struct {
 	Timeout       time.Duration
 	NetbiosDomain string
 	Autodiscover  bool
+	// DisableWebSocket refuses WebSocket upgrades on a web route (they are
+	// allowed by default there). EAS routes never switch protocols.
+	DisableWebSocket bool
 }
 
 // Route is a prepared RouteConfig with its pooled backend transport.

@@ -34,6 +34,10 @@ type Policy struct {
 	// answers 403 with the reason, instead of a TLS alert.
 	RejectWithHTTP bool
 	MinVersion     uint16
+	// IdentityFromCertificate is the no-directory mode: the identity is
+	// the certificate value itself, so a certificate with several values
+	// for the matching binding is ambiguous.
+	IdentityFromCertificate bool
 
 	gen   uint64
 	strip headerSet
@@ -49,6 +53,10 @@ type Limits struct {
 	MaxHeaderBytes       int
 	MaxConnections       int
 	MaxConcurrentStreams int
+	// MaxUnauthenticatedPerIP caps the connections one source address may
+	// hold before (or without) an admitted certificate; 0 means
+	// DefaultMaxUnauthenticatedPerIP.
+	MaxUnauthenticatedPerIP int
 }
 
 // Options configure a Server.
@@ -107,6 +115,9 @@ func NewServer(opts Options) *Server {
 	}
 	if lim.MaxConcurrentStreams <= 0 {
 		lim.MaxConcurrentStreams = 250
+	}
+	if lim.MaxUnauthenticatedPerIP <= 0 {
+		lim.MaxUnauthenticatedPerIP = DefaultMaxUnauthenticatedPerIP
 	}
 	s.opts.Limits = lim
 	s.base = &tls.Config{
@@ -223,12 +234,12 @@ func (s *Server) configForClient(chi *tls.ClientHelloInfo) (*tls.Config, error) 
 // verifyConnection is the handshake gate; it runs on full handshakes and on
 // resumptions alike.
 func (s *Server) verifyConnection(p *Policy) func(tls.ConnectionState) error {
-	return s.verifyConnectionFrom(p, "")
+	return s.verifyConnectionFrom(p, "", nil)
 }
 
 // verifyConnectionFrom is verifyConnection for a client at remote, which
 // the decision log names.
-func (s *Server) verifyConnectionFrom(p *Policy, remote string) func(tls.ConnectionState) error {
+func (s *Server) verifyConnectionFrom(p *Policy, remote string, gc *guardConn) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
 		now := s.now()
 		d := p.Decide(context.Background(), cs.PeerCertificates, now, now)
@@ -239,7 +250,11 @@ func (s *Server) verifyConnectionFrom(p *Policy, remote string) func(tls.Connect
 		if !d.OK() {
 			if p.RejectWithHTTP {
 				// The handler answers 403 with the reason; the decision is
-				// logged there, once.
+				// logged there, once. The connection is good for that
+				// answer only, within the header timeout (unauth.go).
+				if gc != nil {
+					gc.refused(time.Now().Add(s.opts.Limits.ReadHeaderTimeout))
+				}
 				return nil
 			}
 			result = "rejected"
@@ -254,6 +269,9 @@ func (s *Server) verifyConnectionFrom(p *Policy, remote string) func(tls.Connect
 			return &handshakeRefusal{reason: d.Reason}
 		}
 		s.metrics.handshake(result)
+		if gc != nil {
+			gc.admitted()
+		}
 		return nil
 	}
 }
@@ -273,6 +291,8 @@ func (s *Server) Serve(ln net.Listener) error {
 	if n := s.opts.Limits.MaxConnections; n > 0 {
 		ln = newLimitListener(ln, n)
 	}
+	// Outermost, so the TLS handshake sees the guardConn (unauth.go).
+	ln = newUnauthListener(ln, s.opts.Limits.MaxUnauthenticatedPerIP, s.metrics)
 	err := s.http.ServeTLS(ln, "", "")
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

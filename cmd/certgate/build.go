@@ -127,6 +127,8 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 			Timeout:       r.Timeout.Duration,
 			NetbiosDomain: r.NetBIOSDomain,
 			Autodiscover:  r.Autodiscover,
+			// Web routes pass WebSocket upgrades unless the config says no.
+			DisableWebSocket: r.WebSocket != nil && !*r.WebSocket,
 		}
 		if p, ok := strings.CutPrefix(r.Backend, "unix:"); ok && !filepath.IsAbs(p) && !strings.HasPrefix(p, "//") {
 			rc.Backend = "unix:" + cfg.Path(p)
@@ -162,6 +164,8 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 		ForwardClientCert: string(cfg.Identity.ForwardClientCert),
 		RejectWithHTTP:    cfg.ClientAuth.RejectWith == "http",
 		MinVersion:        minVersion,
+		// No directory: the certificate value is the identity.
+		IdentityFromCertificate: b.dir == nil,
 	}
 	if rev != nil {
 		p.Revocation = rev
