@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,7 +19,6 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/testpki"
-	"github.com/certgate/certgate/proxy"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -313,10 +314,6 @@ func (e *env) h2Request(t *testing.T, leaf *testpki.Leaf, method, path string, h
 	return res
 }
 
-var _ = bufio.NewReader
-var _ = url.PathEscape
-var _ = proxy.NormalizePath
-
 // switcher is a backend that switches protocols when asked (echoing the
 // Upgrade value), or always when rogue is set, and then records what the
 // client writes into the tunnel.
@@ -478,4 +475,327 @@ func TestUpgradeOnlyToWebSocket(t *testing.T) {
 			t.Fatalf("the client reached the rogue backend's tunnel: %q", tun)
 		}
 	})
+}
+
+// closedWithin reports whether the server closes conn (EOF or reset)
+// within d, reading and dropping whatever it sends meanwhile.
+func closedWithin(conn net.Conn, d time.Duration) bool {
+	conn.SetReadDeadline(time.Now().Add(d))
+	_, err := io.Copy(io.Discard, conn)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false
+	}
+	return true
+}
+
+// TestUnauthenticatedConnectionsAreShort: with rejectWith http, a client
+// without a certificate gets one error answer and the connection is closed
+// at the header timeout (1 s here, against a 120 s idle timeout), over
+// HTTP/1.1 and HTTP/2 alike, even if it only sends the HTTP/2 preface.
+func TestUnauthenticatedConnectionsAreShort(t *testing.T) {
+	e := newEnv(t, envConfig{rejectWith: "http", extraYAML: "limits:\n  readHeaderTimeout: 1s\n  idleTimeout: 120s\n"})
+	alice := e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	dial := func(leaf *testpki.Leaf, proto string) *tls.Conn {
+		cfg := e.clientTLS(leaf)
+		cfg.NextProtos = []string{proto}
+		c, err := tls.Dial("tcp", e.inst.proxyAddr(), cfg)
+		must(t, err)
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	t.Run("h2 preface only", func(t *testing.T) {
+		c := dial(nil, "h2")
+		must(t, writeFull(c, []byte(http2.ClientPreface)))
+		must(t, http2.NewFramer(c, c).WriteSettings())
+		if !closedWithin(c, 15*time.Second) {
+			t.Fatal("a cert-less HTTP/2 connection that sent only the preface was kept past the header timeout")
+		}
+	})
+	t.Run("h2 pings", func(t *testing.T) {
+		// Activity does not extend it.
+		c := dial(nil, "h2")
+		must(t, writeFull(c, []byte(http2.ClientPreface)))
+		fr := http2.NewFramer(c, c)
+		must(t, fr.WriteSettings())
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			for i := 0; i < 100; i++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(200 * time.Millisecond):
+				}
+				if fr.WritePing(false, [8]byte{byte(i)}) != nil {
+					return
+				}
+			}
+		}()
+		if !closedWithin(c, 15*time.Second) {
+			t.Fatal("a cert-less HTTP/2 connection sending pings was kept past the header timeout")
+		}
+	})
+	t.Run("h1 silent", func(t *testing.T) {
+		c := dial(nil, "http/1.1")
+		if !closedWithin(c, 15*time.Second) {
+			t.Fatal("a cert-less HTTP/1.1 connection was kept past the header timeout")
+		}
+	})
+	t.Run("h2 one answer", func(t *testing.T) {
+		res := e.h2Request(t, nil, "GET", "/", nil)
+		if res.status != http.StatusForbidden || !strings.Contains(res.body, "no_certificate") {
+			t.Fatalf("got %d %q, want 403 no_certificate", res.status, res.body)
+		}
+	})
+	t.Run("h1 one answer then close", func(t *testing.T) {
+		resp, body, next, closed := e.exchange1(t, nil, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\nGET /again HTTP/1.1\r\nHost: localhost\r\n\r\n", "")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "no_certificate") || !closed || next != "" {
+			t.Fatalf("got %d %q then %q (closed %v)", resp.StatusCode, body, next, closed)
+		}
+	})
+	t.Run("admitted connections keep the idle timeout", func(t *testing.T) {
+		c := dial(alice, "h2")
+		must(t, writeFull(c, []byte(http2.ClientPreface)))
+		must(t, http2.NewFramer(c, c).WriteSettings())
+		if closedWithin(c, 3*time.Second) {
+			t.Fatal("an admitted HTTP/2 connection was closed at the unauthenticated deadline")
+		}
+	})
+	if n := len(e.backend.requests()); n != 0 {
+		t.Fatalf("%d cert-less requests reached the backend", n)
+	}
+}
+
+// TestUnauthenticatedPerSourceCap: one source address may hold only
+// maxUnauthenticatedPerIP connections without an admitted certificate;
+// admitted connections do not count, and closing the others frees the
+// budget.
+func TestUnauthenticatedPerSourceCap(t *testing.T) {
+	e := newEnv(t, envConfig{rejectWith: "http", extraYAML: "limits:\n  maxUnauthenticatedPerIP: 4\n"})
+	alice := e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	client := func() *http.Client {
+		tr := &http.Transport{TLSClientConfig: e.clientTLS(alice), DisableKeepAlives: false}
+		t.Cleanup(tr.CloseIdleConnections)
+		return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	}
+	get := func(c *http.Client) error {
+		resp, err := c.Get(e.url("/"))
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	// Admitted connections, held open, are not counted.
+	for i := 0; i < 6; i++ {
+		must(t, get(client()))
+	}
+	// Four silent TCP connections fill the budget...
+	var silent []net.Conn
+	for i := 0; i < 4; i++ {
+		c, err := net.Dial("tcp", e.inst.proxyAddr())
+		must(t, err)
+		silent = append(silent, c)
+	}
+	// ...so the next connection is closed before its handshake, whatever
+	// certificate it would have shown.
+	c, err := tls.Dial("tcp", e.inst.proxyAddr(), e.clientTLS(alice))
+	if err == nil {
+		_, err = c.Write([]byte("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"))
+		if err == nil {
+			_, err = c.Read(make([]byte, 1))
+		}
+		c.Close()
+	}
+	if err == nil {
+		t.Fatal("a fifth unauthenticated connection from one address was served")
+	}
+	if got := e.gathered("certgate_tls_handshakes_total", map[string]string{"result": "capped"}); got < 1 {
+		t.Fatalf("capped connections counted %v, want at least 1", got)
+	}
+	for _, s := range silent {
+		s.Close()
+	}
+	// The budget comes back as the silent connections go.
+	var last error
+	for i := 0; i < 50; i++ {
+		if last = get(client()); last == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if last != nil {
+		t.Fatalf("after the silent connections closed: %v", last)
+	}
+}
+
+// adminDo sends one request to the admin listener with the given Host and
+// headers and returns the status.
+func (e *env) adminDo(t *testing.T, method, path, host string, hdr map[string]string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+e.inst.adminAddr()+path, nil)
+	must(t, err)
+	if host != "" {
+		req.Host = host
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestAdminListenerRefusesRebindingAndCrossSite: a DNS-rebinding page
+// (Host: its own name) cannot read /status.json or POST, a cross-site POST
+// is refused, /metrics stays scrapeable under any Host, and a configured
+// token guards the status and control endpoints.
+func TestAdminListenerRefusesRebindingAndCrossSite(t *testing.T) {
+	e := newEnv(t, envConfig{extraYAML: ""})
+	own := e.inst.adminAddr()
+	_, port, _ := net.SplitHostPort(own)
+	cases := []struct {
+		method, path, host string
+		hdr                map[string]string
+		want               int
+	}{
+		{"GET", "/status.json", "attacker.example:" + port, nil, http.StatusMisdirectedRequest},
+		{"GET", "/status", "attacker.example", nil, http.StatusMisdirectedRequest},
+		{"GET", "/readyz", "attacker.example:" + port, nil, http.StatusMisdirectedRequest},
+		{"POST", "/crl/refresh", "attacker.example:" + port, nil, http.StatusMisdirectedRequest},
+		{"GET", "/metrics", "attacker.example:" + port, nil, http.StatusOK},
+		{"GET", "/status.json", "", nil, http.StatusOK},
+		{"GET", "/status.json", "localhost:" + port, nil, http.StatusOK},
+		{"POST", "/crl/refresh", "", map[string]string{"Origin": "http://attacker.example", "Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"POST", "/crl/refresh", "", map[string]string{"Origin": "http://attacker.example"}, http.StatusForbidden},
+		{"POST", "/crl/refresh", "", map[string]string{"Sec-Fetch-Site": "same-site"}, http.StatusForbidden},
+		{"POST", "/crl/refresh", "", nil, http.StatusOK},
+		{"POST", "/crl/refresh", "", map[string]string{"Origin": "http://" + own, "Sec-Fetch-Site": "same-origin"}, http.StatusOK},
+	}
+	for _, c := range cases {
+		if got := e.adminDo(t, c.method, c.path, c.host, c.hdr); got != c.want {
+			t.Errorf("%s %s Host %q %v: %d, want %d", c.method, c.path, c.host, c.hdr, got, c.want)
+		}
+	}
+
+	t.Run("token", func(t *testing.T) {
+		dir := t.TempDir()
+		must(t, os.WriteFile(filepath.Join(dir, "admin.token"), []byte("s3cret-admin-token-0123456789\n"), 0o600))
+		e := newEnv(t, envConfig{extraYAML: ""})
+		// The admin section is generated; add the token and the extra
+		// allowed host to it and restart from the same folder.
+		cfg, err := os.ReadFile(filepath.Join(e.dir, "certgate.yaml"))
+		must(t, err)
+		text := strings.Replace(string(cfg), "admin:\n  listen: \"127.0.0.1:0\"\n",
+			"admin:\n  listen: \"127.0.0.1:0\"\n  tokenFile: "+filepath.Join(dir, "admin.token")+"\n  allowedHosts: [certgate-admin.internal]\n", 1)
+		must(t, os.WriteFile(filepath.Join(e.dir, "certgate.yaml"), []byte(text), 0o644))
+		e.inst.close()
+		inst, err := startFromConfig(t.Context(), filepath.Join(e.dir, "certgate.yaml"), e.logs, instanceOptions{})
+		must(t, err)
+		t.Cleanup(inst.close)
+		e.inst = inst
+		bearer := map[string]string{"Authorization": "Bearer s3cret-admin-token-0123456789"}
+		for _, c := range []struct {
+			method, path, host string
+			hdr                map[string]string
+			want               int
+		}{
+			{"GET", "/status.json", "", nil, http.StatusUnauthorized},
+			{"GET", "/status.json", "", map[string]string{"Authorization": "Bearer wrong"}, http.StatusUnauthorized},
+			{"POST", "/crl/refresh", "", nil, http.StatusUnauthorized},
+			{"GET", "/status.json", "", bearer, http.StatusOK},
+			{"GET", "/status.json", "certgate-admin.internal", bearer, http.StatusOK},
+			{"POST", "/crl/refresh", "", bearer, http.StatusOK},
+			{"GET", "/metrics", "", nil, http.StatusOK},
+			{"GET", "/healthz", "", nil, http.StatusOK},
+			{"GET", "/readyz", "", nil, http.StatusOK},
+		} {
+			if got := e.adminDo(t, c.method, c.path, c.host, c.hdr); got != c.want {
+				t.Errorf("%s %s Host %q %v: %d, want %d", c.method, c.path, c.host, c.hdr, got, c.want)
+			}
+		}
+	})
+}
+
+// TestNoDirectoryIdentityMustBeCleanAndSingle: with no directory the
+// certificate value is the identity; one with CR/LF is identity_unmapped
+// and one with two different UPNs identity_ambiguous, decided before any
+// backend is involved, over HTTP/1.1 and HTTP/2.
+func TestNoDirectoryIdentityMustBeCleanAndSingle(t *testing.T) {
+	requireCurl(t)
+	e := newEnv(t, envConfig{rejectWith: "http", identity: `  bindings:
+    - {certificateField: PrincipalName, userAttribute: userPrincipalName}
+    - {certificateField: RFC822Name, userAttribute: userPrincipalName}
+`})
+	cases := []struct {
+		name   string
+		leaf   *testpki.Leaf
+		reason string
+	}{
+		{"crlf", e.inter.Leaf(t, "Mallory", testpki.UPN("alice@contoso.com\r\nX-Remote-User: admin@contoso.com")), "identity_unmapped"},
+		{"nul", e.inter.Leaf(t, "Mallory", testpki.UPN("alice@contoso.com\x00admin")), "identity_unmapped"},
+		{"tab", e.inter.Leaf(t, "Mallory", testpki.UPN("alice@contoso.com\tadmin")), "identity_unmapped"},
+		{"c1 control", e.inter.Leaf(t, "Mallory", testpki.UPN("alice@contoso.com\u0085admin")), "identity_unmapped"},
+		{"two upns", e.inter.Leaf(t, "Two", testpki.UPN("alice@contoso.com", "bob@contoso.com")), "identity_ambiguous"},
+		{"two emails", e.inter.Leaf(t, "Two", testpki.Email("alice@contoso.com", "bob@contoso.com")), "identity_ambiguous"},
+	}
+	for _, c := range cases {
+		cert, key := e.writeLeaf(c.name, c.leaf)
+		for _, ver := range []string{"--http1.1", "--http2"} {
+			res := e.curl(cert, key, ver)
+			if res.code != http.StatusForbidden || !strings.Contains(res.body, c.reason) {
+				t.Errorf("%s %s: %d %q, want 403 %s", c.name, ver, res.code, res.body, c.reason)
+			}
+		}
+	}
+	// The same UPN twice is one identity; a UPN and a different email
+	// are two bindings, the first of which wins.
+	for name, leaf := range map[string]*testpki.Leaf{
+		"same upn twice": e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com", "ALICE@contoso.com")),
+		"upn and email":  e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"), testpki.Email("a.smith@contoso.com")),
+	} {
+		cert, key := e.writeLeaf(strings.ReplaceAll(name, " ", "-"), leaf)
+		if res := e.curl(cert, key); res.code != 200 || !strings.Contains(res.body, "hello alice@contoso.com") {
+			t.Errorf("%s: %d %q, want 200 as alice", name, res.code, res.body)
+		}
+	}
+	if n := len(e.backend.requests()); n != 2 {
+		t.Fatalf("backend saw %d requests, want 2", n)
+	}
+}
+
+// TestCLAndTEClosesTheConnection: RFC 9112 §6.3: after a request with both
+// Content-Length and Transfer-Encoding the connection is closed, so a
+// pipelined request behind it is never read.
+func TestCLAndTEClosesTheConnection(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	alice := e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	raw := "POST /first HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" +
+		"GET /pipelined HTTP/1.1\r\nHost: localhost\r\n\r\n"
+	resp, _, next, closed := e.exchange1(t, alice, raw, "")
+	if !closed || next != "" {
+		t.Fatalf("after a CL+TE request: status %d, then %q (closed %v); want the connection closed", resp.StatusCode, next, closed)
+	}
+	if resp.Header.Get("Connection") != "close" && !resp.Close {
+		t.Errorf("the answer does not say Connection: close")
+	}
+	for _, r := range e.backend.requests() {
+		if r.URL.Path == "/pipelined" {
+			t.Fatal("the request pipelined after CL+TE was served")
+		}
+	}
+	// A request with Content-Length alone keeps the connection.
+	_, _, next, closed = e.exchange1(t, alice, "POST /a HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\n\r\nxGET /b HTTP/1.1\r\nHost: localhost\r\n\r\n", "")
+	if closed || !strings.HasPrefix(next, "HTTP/1.1 200") {
+		t.Fatalf("a plain keep-alive pipeline was cut: %q (closed %v)", next, closed)
+	}
 }
