@@ -138,13 +138,16 @@ func TestSecondDemoLeavesTheRunningOneAlone(t *testing.T) {
 		t.Fatal("the first demo wrote no config")
 	}
 
+	// Bounded: a second demo that wrongly started would run until then.
+	second, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
 	var stderr bytes.Buffer
-	err := run(context.Background(), []string{"demo", "--dir", dir, "--listen", "127.0.0.1:0"}, io.Discard, &stderr)
+	err := run(second, []string{"demo", "--dir", dir, "--listen", "127.0.0.1:0"}, io.Discard, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "another certgate demo") {
 		t.Fatalf("a second demo on the same folder: %v, want it refused", err)
 	}
 	other := t.TempDir()
-	err = run(context.Background(), []string{"demo", "--dir", other, "--listen", "127.0.0.1:" + port}, io.Discard, &stderr)
+	err = run(second, []string{"demo", "--dir", other, "--listen", "127.0.0.1:" + port}, io.Discard, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "cannot listen") {
 		t.Fatalf("a second demo on the same port: %v, want it refused", err)
 	}
