@@ -57,6 +57,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		// chunked HTTP/1 request closes its connection after the answer.
 		w.Header().Set("Connection", "close")
 	}
+	if r.Method == http.MethodConnect {
+		// A tunnel (HTTP/1 CONNECT, or RFC 8441's extended CONNECT should
+		// GODEBUG turn it on) would skip every per-request check.
+		http.Error(w, "CONNECT is not served", http.StatusMethodNotAllowed)
+		return
+	}
 	norm, err := NormalizePath(requestPath(r))
 	if err != nil {
 		s.log.Info("bad path", "route", "", "remote", r.RemoteAddr, "error", err.Error())

@@ -460,6 +460,13 @@ func TestUpgradeOnlyToWebSocket(t *testing.T) {
 			t.Fatalf("a WebSocket upgrade on a web route did not pass: %d %q", resp.StatusCode, next)
 		}
 	})
+	t.Run("CONNECT", func(t *testing.T) {
+		for _, target := range []string{"localhost:443", "/"} {
+			if code := e.send(t, "h1", alice, "CONNECT", target, nil); code != http.StatusMethodNotAllowed && code != http.StatusBadRequest {
+				t.Errorf("CONNECT %s: %d, want 405 or 400", target, code)
+			}
+		}
+	})
 	t.Run("h2 upgrade header", func(t *testing.T) {
 		res := e.h2Request(t, alice, "GET", "/", [][2]string{{"upgrade", "h2c"}})
 		if res.status == 101 || res.status == 200 {
