@@ -65,13 +65,6 @@ func (l *unauthListener) release(ip string) {
 	l.mu.Unlock()
 }
 
-// unauthenticated returns how many connections ip holds unauthenticated.
-func (l *unauthListener) unauthenticated(ip string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.count[ip]
-}
-
 func sourceIP(a net.Addr) string {
 	if ta, ok := a.(*net.TCPAddr); ok {
 		return ta.IP.String()

@@ -43,12 +43,11 @@ type easAndWeb struct {
 
 func newEASAndWeb(t *testing.T, easHost string) *easAndWeb {
 	easBackend := newRecorder(t)
-	var e *env
 	host := ""
 	if easHost != "" {
 		host = "    host: " + easHost + "\n"
 	}
-	e = newEnv(t, envConfig{users: bobUsers, rejectWith: "http", beforeStart: func(e *env) {
+	e := newEnv(t, envConfig{users: bobUsers, rejectWith: "http", beforeStart: func(e *env) {
 		e.writeConfig(envConfig{users: bobUsers, rejectWith: "http", routes: fmt.Sprintf(`  - name: eas
     kind: eas
 %s    pathPrefix: /Microsoft-Server-ActiveSync
@@ -403,8 +402,7 @@ func (e *env) exchange1(t *testing.T, leaf *testpki.Leaf, raw, then string) (res
 func TestUpgradeOnlyToWebSocket(t *testing.T) {
 	sw := newSwitcher(t, false)
 	rogue := newSwitcher(t, true)
-	var e *env
-	e = newEnv(t, envConfig{rejectWith: "http", beforeStart: func(e *env) {
+	e := newEnv(t, envConfig{rejectWith: "http", beforeStart: func(e *env) {
 		e.writeConfig(envConfig{rejectWith: "http", routes: fmt.Sprintf(`  - name: nows
     kind: web
     pathPrefix: /nows/
