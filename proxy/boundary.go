@@ -8,6 +8,22 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
+// pathOverrideHeaders name a path other than the request line's to the
+// backends that honour them (IIS URL Rewrite and ASP.NET read
+// X-Original-URL, Symfony and Zend X-Rewrite-URL, Traefik-style auth
+// X-Forwarded-Uri, Spring X-Forwarded-Prefix): sent by a client, they
+// would make the backend serve a path certgate never routed or checked
+// (an EAS mailbox behind a web route). They are removed like identity
+// headers, whatever their case or underscore spelling.
+var pathOverrideHeaders = []string{
+	"x-original-url",
+	"x-rewrite-url",
+	"x-original-uri",
+	"x-forwarded-uri",
+	"x-forwarded-path",
+	"x-forwarded-prefix",
+}
+
 // requestPath is the path as the client sent it, still percent-encoded:
 // the request target for origin-form requests (HTTP/1.1 and HTTP/2's
 // :path alike), net/url's reading of it for the absolute form.

@@ -160,7 +160,7 @@ func (s *Server) SetPolicy(p *Policy) error {
 		}
 	}
 	p.gen = s.gen.Add(1)
-	p.strip = newHeaderSet(p.IdentityHeader)
+	p.strip = newHeaderSet(append([]string{p.IdentityHeader}, pathOverrideHeaders...)...)
 	c := &tls.Config{
 		MinVersion:     p.MinVersion,
 		NextProtos:     []string{"h2", "http/1.1"},

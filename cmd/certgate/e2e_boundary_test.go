@@ -804,3 +804,31 @@ func TestCLAndTEClosesTheConnection(t *testing.T) {
 		t.Fatalf("a plain keep-alive pipeline was cut: %q (closed %v)", next, closed)
 	}
 }
+
+// TestPathOverrideHeadersRemoved: IIS URL Rewrite (and ASP.NET) serve the
+// path in X-Original-URL instead of the request line's, so a client
+// sending one to the web route could reach bob's mailbox unchecked. Such
+// headers never reach a backend, in any case or underscore spelling.
+func TestPathOverrideHeadersRemoved(t *testing.T) {
+	f := newEASAndWeb(t, "")
+	alice := f.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	const target = "/Microsoft-Server-ActiveSync?Cmd=Sync&User=bob@contoso.com&DeviceId=dev1&DeviceType=SmartPhone"
+	for _, proto := range []string{"h1", "h2"} {
+		for _, h := range []string{"X-Original-URL", "x-rewrite-url", "X_Original_URL", "X-Forwarded-Uri", "X-Forwarded-Prefix", "X-Original-URI"} {
+			name := h
+			if proto == "h2" {
+				name = strings.ToLower(h)
+			}
+			if code := f.send(t, proto, alice, "POST", "/owa/", [][2]string{{name, target}}); code != http.StatusOK {
+				t.Fatalf("%s %s: %d", proto, h, code)
+			}
+		}
+	}
+	for _, r := range f.backend.requests() {
+		for k, v := range r.Header {
+			if strings.Contains(strings.Join(v, ","), "bob") {
+				t.Errorf("the web backend got %s: %q", k, v)
+			}
+		}
+	}
+}
