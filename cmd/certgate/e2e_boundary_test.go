@@ -90,6 +90,9 @@ var easPathSpellings = []struct{ raw, norm string }{
 	{"/Microsoft-Server-ActiveSync.%20.", "/Microsoft-Server-ActiveSync.%20."},
 	{"/Microsoft-Server-ActiveSync;x=y", "/Microsoft-Server-ActiveSync;x=y"},
 	{"/Microsoft-Server-ActiveSync/default.eas", "/Microsoft-Server-ActiveSync/default.eas"},
+	{"/Microsoft-Server-ActiveSync#x", "/Microsoft-Server-ActiveSync%23x"},
+	{"/x/../Microsoft-Server-ActiveSync\"", "/Microsoft-Server-ActiveSync%22"},
+	{"/Microsoft-Server-ActiveSync/%2e%2e/Microsoft-Server-ActiveSync", "/Microsoft-Server-ActiveSync"},
 	// Ambiguous: refused.
 	{"/..", ""},
 	{"/.%2E/Microsoft-Server-ActiveSync", ""},
@@ -271,6 +274,7 @@ func (e *env) h2Request(t *testing.T, leaf *testpki.Leaf, method, path string, h
 		}
 	})
 	var body strings.Builder
+	ended := false
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {
@@ -285,18 +289,12 @@ func (e *env) h2Request(t *testing.T, leaf *testpki.Leaf, method, path string, h
 		case *http2.HeadersFrame:
 			if f.StreamID == 1 {
 				dec.Write(f.HeaderBlockFragment())
-				if f.StreamEnded() {
-					res.body = body.String()
-					return res
-				}
+				ended = f.StreamEnded()
 			}
 		case *http2.DataFrame:
 			if f.StreamID == 1 {
 				body.Write(f.Data())
-				if f.StreamEnded() {
-					res.body = body.String()
-					return res
-				}
+				ended = f.StreamEnded()
 			}
 		case *http2.RSTStreamFrame:
 			if f.StreamID == 1 {
@@ -307,6 +305,15 @@ func (e *env) h2Request(t *testing.T, leaf *testpki.Leaf, method, path string, h
 			if f.LastStreamID < 1 {
 				return res
 			}
+		}
+		if ended {
+			res.body = body.String()
+			if leaf != nil {
+				return res
+			}
+			// A client without an admitted certificate: read on, to see
+			// the server end the connection after its one answer.
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		}
 	}
 	res.body = body.String()
@@ -547,10 +554,10 @@ func TestUnauthenticatedConnectionsAreShort(t *testing.T) {
 			t.Fatal("a cert-less HTTP/1.1 connection was kept past the header timeout")
 		}
 	})
-	t.Run("h2 one answer", func(t *testing.T) {
+	t.Run("h2 one answer then GOAWAY and close", func(t *testing.T) {
 		res := e.h2Request(t, nil, "GET", "/", nil)
-		if res.status != http.StatusForbidden || !strings.Contains(res.body, "no_certificate") {
-			t.Fatalf("got %d %q, want 403 no_certificate", res.status, res.body)
+		if res.status != http.StatusForbidden || !strings.Contains(res.body, "no_certificate") || !res.goaway || !res.closed {
+			t.Fatalf("got %d %q (GOAWAY %v, closed %v), want 403 no_certificate, then GOAWAY and close", res.status, res.body, res.goaway, res.closed)
 		}
 	})
 	t.Run("h1 one answer then close", func(t *testing.T) {
