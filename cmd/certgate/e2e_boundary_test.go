@@ -839,3 +839,22 @@ func TestPathOverrideHeadersRemoved(t *testing.T) {
 		}
 	}
 }
+
+// TestEASUserParameterSpellings: ASP.NET reads query names with %-decoding
+// (its own %uXXXX form included) and Unicode case mapping, so each of
+// these names is a User to Exchange and must be checked (or refused) here.
+func TestEASUserParameterSpellings(t *testing.T) {
+	f := newEASAndWeb(t, "")
+	alice := f.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	for _, proto := range []string{"h1", "h2"} {
+		for _, name := range []string{"User", "user", "USER", "Us%65r", "%55ser", "%u0055ser", "u%C5%BFer", "U%C5%BFER", "User%00", "User&User"} {
+			q := "Cmd=Sync&" + name + "=bob@contoso.com&DeviceId=dev1&DeviceType=SmartPhone"
+			if code := f.send(t, proto, alice, "POST", "/Microsoft-Server-ActiveSync?"+q, nil); code != http.StatusForbidden && code != -1 && code != http.StatusBadRequest {
+				t.Errorf("%s %s: %d, want 403", proto, q, code)
+			}
+		}
+	}
+	for _, r := range append(f.eas.requests(), f.backend.requests()...) {
+		t.Errorf("a request reached a backend: %s", r.RequestURI)
+	}
+}
