@@ -65,8 +65,14 @@ func (l *unauthListener) release(ip string) {
 	l.mu.Unlock()
 }
 
+// sourceIP is the key of a source: its IPv4 address, or its IPv6 /64 (one
+// host commonly holds a whole /64, so single IPv6 addresses would give an
+// attacker 2^64 budgets).
 func sourceIP(a net.Addr) string {
 	if ta, ok := a.(*net.TCPAddr); ok {
+		if ta.IP.To4() == nil && len(ta.IP) == net.IPv6len {
+			return ta.IP.Mask(net.CIDRMask(64, 128)).String() + "/64"
+		}
 		return ta.IP.String()
 	}
 	h, _, err := net.SplitHostPort(a.String())
