@@ -77,7 +77,7 @@ func (a *Admin) Draining() bool { return a.draining.Load() }
 func (a *Admin) Handler() http.Handler {
 	mux := a.mux()
 	guarded := http.NewCrossOriginProtection().Handler(mux)
-	loopback := isLoopbackListen(a.opts.ListenAddr)
+	loopback := IsLoopbackListen(a.opts.ListenAddr)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/metrics" && !a.hostAllowed(r.Host) {
 			http.Error(w, "admin: Host "+strconv.Quote(r.Host)+" does not name this listener (admin.allowedHosts)", http.StatusMisdirectedRequest)
@@ -135,8 +135,8 @@ func (a *Admin) hostAllowed(hostport string) bool {
 	return false
 }
 
-// isLoopbackListen reports a listen address only local processes reach.
-func isLoopbackListen(addr string) bool {
+// IsLoopbackListen reports a listen address only local processes reach.
+func IsLoopbackListen(addr string) bool {
 	h, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false

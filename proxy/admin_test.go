@@ -57,8 +57,8 @@ func TestAdminNonLoopbackNeedsToken(t *testing.T) {
 		}
 	}
 	for addr, want := range map[string]bool{"127.0.0.1:9090": true, "[::1]:9090": true, "localhost:9090": true, ":9090": false, "0.0.0.0:9090": false, "10.1.2.3:9090": false} {
-		if got := isLoopbackListen(addr); got != want {
-			t.Errorf("isLoopbackListen(%q) = %v", addr, got)
+		if got := IsLoopbackListen(addr); got != want {
+			t.Errorf("IsLoopbackListen(%q) = %v", addr, got)
 		}
 	}
 }

@@ -249,6 +249,10 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}
+	if inst.adminLn != nil && adminToken == "" && !proxy.IsLoopbackListen(inst.adminAddr()) {
+		log.Warn("the admin listener is not on loopback and admin.tokenFile is not set: /status, /status.json and POST /crl/refresh are off (probes and /metrics answer)",
+			"admin", inst.adminAddr())
+	}
 	inst.admin = proxy.NewAdmin(proxy.AdminOptions{
 		Gatherer:     inst.reg,
 		Ready:        inst.ready,
