@@ -65,7 +65,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	norm, err := NormalizePath(requestPath(r))
 	if err != nil {
-		s.log.Info("bad path", "route", "", "remote", r.RemoteAddr, "error", err.Error())
+		s.log.Info("bad path", "remote", r.RemoteAddr, "error", err.Error())
 		http.Error(w, "bad_path: "+err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -90,7 +90,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		// The connection switches protocols only where the route promised
 		// it (WebSocket on web routes); any other Upgrade, h2c's included,
 		// is dropped with its settings header and the request goes on as
-		// a plain one. Rewrite removes them from the outgoing request.
+		// a plain one (ReverseProxy then sends no Upgrade either).
 		r.Header.Del("Upgrade")
 		r.Header.Del("HTTP2-Settings")
 	}
