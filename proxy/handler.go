@@ -85,7 +85,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// Exchange serves ActiveSync on this path whatever route certgate
 	// chose for it (a catch-all web route in front of the same server, a
 	// host the EAS route does not name): the EAS checks follow the path.
-	easLike := rt.Kind == KindEAS || IsEASPath(norm)
+	easPath, viaUnicode := IsEASPath(norm)
+	if viaUnicode {
+		// "/Microſoft-Server-ActiveSync" is ActiveSync to a server that
+		// maps ſ to S, and no route's prefix to certgate.
+		http.Error(w, "bad_path: ambiguous path: names ActiveSync only through Unicode case mapping", http.StatusBadRequest)
+		return
+	}
+	easLike := rt.Kind == KindEAS || easPath
 	if !allowUpgrade(r, rt, easLike) {
 		// The connection switches protocols only where the route promised
 		// it (WebSocket on web routes); any other Upgrade, h2c's included,

@@ -32,10 +32,8 @@ func pathErr(why string) error { return &PathError{Why: why} }
 //     backends, part of a name to others), a literal '\' (IIS treats it as
 //     '/'), NUL and other control characters in any form, percent-encoded
 //     bytes that are not valid UTF-8 (overlong forms such as %C0%AE, which
-//     old IIS decoded to '.'), non-ASCII letters that a case-insensitive
-//     server folds to ASCII (U+017F 'ſ' is 'S' to IIS, U+212A Kelvin is
-//     'K', U+0131 'ı' is 'I'), and full-width or look-alike forms of '/',
-//     '\' and '.'.
+//     old IIS decoded to '.'), and full-width or look-alike forms of '/',
+//     '\' and '.' (U+FF0F, U+2215, U+FE52, ...).
 //  4. Repeated slashes are collapsed ("//" is "/", as IIS, nginx's
 //     merge_slashes and most frameworks read it).
 //  5. Dot-segments "." and ".." are removed (RFC 3986 §5.2.4); a ".." that
@@ -176,19 +174,15 @@ func ambiguousDots(seg string) string {
 	return ""
 }
 
-// confusable names why a non-ASCII rune is refused, or "" when it is not.
+// confusable names why a non-ASCII rune is refused, or "" when it is not:
+// the compatibility forms of '/', '\' and '.' (NFKC maps them to ASCII,
+// and some backends normalise so). Letters that case-insensitive servers
+// fold to ASCII are not refused here (Turkish paths are full of U+0131);
+// IsEASPath looks through them.
 func confusable(r rune) string {
 	switch r {
-	case '\u2215', '\u2044', '\u29f8', '\ufe68', '\u2216', '\u29f5', '\ufe52', '\u2024', '\u3002', '\uff61':
+	case '\u2215', '\u2044', '\u29f8', '\ufe68', '\u2216', '\u29f5', '\ufe52', '\u2024', '\uff0f', '\uff3c', '\uff0e':
 		return "a look-alike of /, \\ or . in the path"
-	}
-	if r >= 0xff01 && r <= 0xff5e {
-		return "a full-width form of an ASCII character in the path"
-	}
-	for _, f := range [...]rune{unicode.ToUpper(r), unicode.ToLower(r), unicode.ToUpper(unicode.ToLower(r)), unicode.ToLower(unicode.ToUpper(r))} {
-		if f < utf8.RuneSelf {
-			return "a non-ASCII letter that case-insensitive servers fold to ASCII"
-		}
 	}
 	return ""
 }
@@ -232,28 +226,54 @@ const easSegment = "Microsoft-Server-ActiveSync"
 // IsEASPath reports whether a backend such as Exchange on IIS would serve
 // the normalised path as ActiveSync: its first segment, decoded, with any
 // ";" parameters removed and trailing dots and spaces stripped (as IIS
-// does), equals Microsoft-Server-ActiveSync case-insensitively, or begins
-// with it; or the path, so compared, is /autodiscover/autodiscover.xml.
-// certgate applies the EAS checks to every such request, whatever route it
+// does), compared case-insensitively, begins with
+// Microsoft-Server-ActiveSync; or the path, so compared, is
+// /autodiscover/autodiscover.xml. The comparison maps letters as a
+// Unicode-aware server does (U+017F 'ſ' is 'S', U+0131 'ı' is 'I', U+212A
+// Kelvin is 'K'); viaUnicode reports a path that is ActiveSync only
+// through such a letter, which certgate refuses as ambiguous. certgate
+// applies the EAS checks to every other such request, whatever route it
 // lands on.
-func IsEASPath(norm string) bool {
+func IsEASPath(norm string) (eas, viaUnicode bool) {
 	segs := strings.SplitN(strings.TrimPrefix(norm, "/"), "/", 3)
-	first := looseSegment(segs[0])
+	first, u1 := looseSegment(segs[0])
 	if hasPrefixFold(first, easSegment) {
-		return true
+		return true, u1
 	}
-	return len(segs) == 2 && strings.EqualFold(first, "autodiscover") && strings.EqualFold(looseSegment(segs[1]), "autodiscover.xml")
+	if len(segs) == 2 && strings.EqualFold(first, "autodiscover") {
+		if second, u2 := looseSegment(segs[1]); strings.EqualFold(second, "autodiscover.xml") {
+			return true, u1 || u2
+		}
+	}
+	return false, false
 }
 
-// looseSegment is a segment as IIS or a Java server compares it.
-func looseSegment(seg string) string {
+// looseSegment is a segment as IIS or a Java server compares it, with
+// non-ASCII letters that such a server maps to ASCII letters mapped
+// (mapped reports whether any was).
+func looseSegment(seg string) (string, bool) {
 	seg, _, _ = strings.Cut(seg, ";")
 	if strings.IndexByte(seg, '%') >= 0 {
 		if d, err := unescapePath(seg); err == nil {
 			seg = d
 		}
 	}
-	return strings.TrimRight(seg, ". ")
+	mapped := false
+	if !asciiOnly(seg) {
+		seg = strings.Map(func(r rune) rune {
+			if r < utf8.RuneSelf {
+				return r
+			}
+			for _, f := range [...]rune{unicode.ToUpper(r), unicode.ToLower(r), unicode.ToUpper(unicode.ToLower(r)), unicode.ToLower(unicode.ToUpper(r))} {
+				if f < utf8.RuneSelf {
+					mapped = true
+					return f
+				}
+			}
+			return r
+		}, seg)
+	}
+	return strings.TrimRight(seg, ". "), mapped
 }
 
 var errBadEscape = errors.New("bad percent-encoding")
