@@ -157,6 +157,7 @@ func TestAddCARefusals(t *testing.T) {
 		{"no CRL, not exempt", "root", other, "", "", false,
 			"refusing the change, the resulting config would not load:\n" + path + ":24: trustedCertificateAuthorities[2].crlDistributionPoint: is required"},
 		{"bad CRL URL", "root", other, "ldap://x", "", false, `crlDistributionPoint: "ldap://x": want an http://, https:// or file:// URL`},
+		{"file URL with a host", "root", other, "file://crl/x.crl", "", false, `crlDistributionPoint: "file://crl/x.crl" names the host "crl"; write file:crl/x.crl`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -214,7 +214,13 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, &Error{File: path, Err: err}
 	}
-	return Parse(data, path, filepath.Dir(path))
+	// An absolute folder, so that what the config names (files, file: CRL
+	// URLs) resolves the same whether the path was typed relative or not.
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, &Error{File: path, Err: err}
+	}
+	return Parse(data, path, dir)
 }
 
 // Parse decodes data (named name in errors), applies defaults, reads the
@@ -417,18 +423,54 @@ func (c *Config) BackendSocket(r Route) string {
 	return c.Path(p)
 }
 
-// CRLPath returns the local file a file: CRL URL names (file:///abs/path, or
-// file:relative/path resolved against the config's folder), and false for
-// other URLs.
+// CRLPath returns the local file a file: CRL URL names, and false for other
+// URLs (and for file: URLs that [ResolveCRLURL] refuses).
 func (c *Config) CRLPath(u string) (string, bool) {
 	pu, err := url.Parse(u)
 	if err != nil || pu.Scheme != "file" {
 		return "", false
 	}
-	if pu.Opaque != "" {
-		return c.Path(pu.Opaque), true
+	p, err := c.filePath(pu)
+	if err != nil {
+		return "", false
 	}
-	return pu.Path, true
+	return p, true
+}
+
+// ResolveCRLURL checks a CRL URL and returns it in the form the revocation
+// checker fetches: http(s) URLs as they are, file: URLs as file:///absolute.
+// The file: forms accepted are file:///abs/path, file://localhost/abs/path,
+// file:/abs/path and file:relative/path (relative to the config's folder).
+// file://name/path is refused, since RFC 8089 reads "name" as a host, and
+// people who write it usually mean a relative path: guessing either way
+// made the same config work or not depending on how --config was typed.
+func (c *Config) ResolveCRLURL(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	u, err := checkCRLURL(raw)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme != "file" {
+		return raw, nil
+	}
+	p, err := c.filePath(u)
+	if err != nil {
+		return "", err
+	}
+	return (&url.URL{Scheme: "file", Path: p}).String(), nil
+}
+
+func (c *Config) filePath(u *url.URL) (string, error) {
+	if u.Opaque != "" {
+		p, err := url.PathUnescape(u.Opaque)
+		if err != nil {
+			return "", err
+		}
+		return c.Path(filepath.FromSlash(p)), nil
+	}
+	return filepath.FromSlash(u.Path), nil
 }
 
 // readFileLimit reads at most limit bytes and refuses a longer file.

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -269,14 +270,14 @@ func (v *validator) intermediatesChain() {
 
 func (v *validator) caURLs(p string, ca *CA) {
 	if ca.CRL != "" {
-		if err := checkCRLURL(ca.CRL); err != nil {
+		if _, err := checkCRLURL(ca.CRL); err != nil {
 			v.errf(p+".crlDistributionPoint", "%v", err)
 		}
 	}
 	if ca.DeltaCRL != "" {
 		if ca.CRL == "" {
 			v.errf(p+".deltaCrlDistributionPoint", "requires crlDistributionPoint (a delta CRL only amends a base CRL)")
-		} else if err := checkCRLURL(ca.DeltaCRL); err != nil {
+		} else if _, err := checkCRLURL(ca.DeltaCRL); err != nil {
 			v.errf(p+".deltaCrlDistributionPoint", "%v", err)
 		}
 	}
@@ -293,24 +294,36 @@ func (v *validator) caURLs(p string, ca *CA) {
 	}
 }
 
-func checkCRLURL(s string) error {
+// checkCRLURL accepts the URL forms [Config.ResolveCRLURL] documents and
+// refuses every other with the form to write instead.
+func checkCRLURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("%q is not a URL: %w", s, err)
+		return nil, fmt.Errorf("%q is not a URL: %w", s, errors.Unwrap(err))
 	}
 	switch u.Scheme {
 	case "http", "https":
 		if u.Host == "" {
-			return fmt.Errorf("%q has no host", s)
+			return nil, fmt.Errorf("%q has no host", s)
 		}
 	case "file":
-		if u.Path == "" && u.Opaque == "" {
-			return fmt.Errorf("%q has no path", s)
+		switch {
+		case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			return nil, fmt.Errorf("%q: a file: URL has no user, query or fragment", s)
+		case u.Host != "" && u.Host != "localhost":
+			rest := strings.TrimPrefix(s, "file://")
+			return nil, fmt.Errorf("%q names the host %q; write file:%s for a file relative to the config's folder, or file:///absolute/path", s, u.Host, rest)
+		case u.Opaque == "" && u.Path == "":
+			return nil, fmt.Errorf("%q has no path", s)
+		case u.Opaque == "" && !strings.HasPrefix(u.Path, "/"):
+			return nil, fmt.Errorf("%q has no path", s)
 		}
+	case "":
+		return nil, fmt.Errorf("%q has no scheme: want an http://, https:// or file: URL (file:crl/root.crl is relative to the config's folder)", s)
 	default:
-		return fmt.Errorf("%q: want an http://, https:// or file:// URL", s)
+		return nil, fmt.Errorf("%q: want an http://, https:// or file:// URL", s)
 	}
-	return nil
+	return u, nil
 }
 
 func (v *validator) revocation() {
