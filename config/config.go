@@ -210,6 +210,11 @@ const maxConfigSize = 4 << 20
 // Load reads the config file at path, then does what [Parse] does. Relative
 // paths in the file are resolved against the file's folder.
 func Load(path string) (*Config, error) {
+	return load(path, nil)
+}
+
+// load is Load keeping only the errors whose key keep accepts (nil: all).
+func load(path string, keep func(key string) bool) (*Config, error) {
 	data, err := readFileLimit(path, maxConfigSize)
 	if err != nil {
 		return nil, &Error{File: path, Err: err}
@@ -220,13 +225,44 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, &Error{File: path, Err: err}
 	}
-	return Parse(data, path, dir)
+	return parse(data, path, dir, keep)
+}
+
+// servingOnly are the top-level keys only `serve` needs: a decision on one
+// certificate (`certgate check`) reads none of them.
+var servingOnly = []string{"listen", "admin", "serverTLS", "clientAuth", "routes", "shutdown", "reload"}
+
+// LoadDecision is [Load] for a command that decides certificates without
+// serving (`certgate check`): the listeners, server certificate, routes and
+// their files may be absent or point at files of another machine, so an
+// operator can check a certificate on a workstation with the production
+// trust config. The returned config has no routes.
+func LoadDecision(path string) (*Config, error) {
+	c, err := load(path, func(key string) bool { return !isServingKey(key) })
+	if err != nil {
+		return nil, err
+	}
+	c.Routes = nil
+	return c, nil
+}
+
+func isServingKey(key string) bool {
+	for _, k := range servingOnly {
+		if key == k || strings.HasPrefix(key, k+".") || strings.HasPrefix(key, k+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // Parse decodes data (named name in errors), applies defaults, reads the
 // trusted CA certificates relative to dir, checks that the other files the
 // config names exist, and validates the result.
 func Parse(data []byte, name string, dir string) (*Config, error) {
+	return parse(data, name, dir, nil)
+}
+
+func parse(data []byte, name string, dir string, keep func(key string) bool) (*Config, error) {
 	c, err := Decode(data, name)
 	if err != nil {
 		return nil, err
@@ -234,6 +270,15 @@ func Parse(data []byte, name string, dir string) (*Config, error) {
 	c.Dir = dir
 	loadErrs, failed := c.loadFiles()
 	errs := append(loadErrs, c.validate(failed)...)
+	if keep != nil {
+		kept := errs[:0]
+		for _, e := range errs {
+			if keep(e.Key) {
+				kept = append(kept, e)
+			}
+		}
+		errs = kept
+	}
 	if err := joinErrors(errs); err != nil {
 		return nil, err
 	}

@@ -59,9 +59,10 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		certs = append(certs, cs...)
 	}
-	cfg, err := loadConfig(configPath(*cfgFlag))
+	// Only what the decision reads: no serverTLS, listeners or routes.
+	cfg, err := config.LoadDecision(configPath(*cfgFlag))
 	if err != nil {
-		return err
+		return &exitError{code: 2, err: err}
 	}
 	d, err := decideOffline(ctx, cfg, certs, at, stderr)
 	if err != nil {
