@@ -199,10 +199,17 @@ func (c *Checker) due() ([]job, time.Duration) {
 // POST /crl/refresh. A fetch already in progress for a URL is joined, not
 // repeated.
 func (c *Checker) RefreshNow(ctx context.Context) error {
+	return c.RefreshWhere(ctx, nil)
+}
+
+// RefreshWhere is [Checker.RefreshNow] for the sources whose base CRL URL
+// keep accepts (nil: all); `certgate validate` reads file: CRLs always and
+// fetches http(s) ones only when asked.
+func (c *Checker) RefreshWhere(ctx context.Context, keep func(crlURL string) bool) error {
 	c.mu.Lock()
 	srcs := make([]*source, 0, len(c.sources))
 	for _, s := range c.sources {
-		if s.feeds[baseCRL].url != "" {
+		if s.feeds[baseCRL].url != "" && (keep == nil || keep(s.feeds[baseCRL].url)) {
 			srcs = append(srcs, s)
 		}
 	}

@@ -273,13 +273,17 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 }
 
 func newRevocation(cfg *config.Config, log *slog.Logger, now func() time.Time) *revocation.Checker {
+	return revocation.New(revocationOptions(cfg, log, now))
+}
+
+func revocationOptions(cfg *config.Config, log *slog.Logger, now func() time.Time) revocation.Options {
 	policy, _ := revocation.ParsePolicy(string(cfg.Revocation.OnUnavailable))
 	ocspMode, _ := revocation.ParseOCSPMode(string(cfg.Revocation.OCSP))
 	cacheDir := ""
 	if cfg.Revocation.CacheDir != "" {
 		cacheDir = cfg.Path(cfg.Revocation.CacheDir)
 	}
-	return revocation.New(revocation.Options{
+	return revocation.Options{
 		OnUnavailable: policy,
 		OCSP:          ocspMode,
 		CacheDir:      cacheDir,
@@ -289,7 +293,7 @@ func newRevocation(cfg *config.Config, log *slog.Logger, now func() time.Time) *
 		MaxRefresh:    cfg.Revocation.MaxRefresh.Duration,
 		Logger:        log.With("component", "revocation"),
 		Now:           now,
-	})
+	}
 }
 
 func storageDir(cfg *config.Config) string {
