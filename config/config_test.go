@@ -148,7 +148,7 @@ func TestDefaults(t *testing.T) {
 		{"admin.listen", c.Admin.Listen, "127.0.0.1:9090"},
 		{"serverTLS.minVersion", c.ServerTLS.MinVersion, "1.2"},
 		{"serverTLS.storage", c.ServerTLS.Storage, filepath.Join(".certgate", "certmagic")},
-		{"clientAuth.rejectWith", c.ClientAuth.RejectWith, config.RejectHandshake},
+		{"clientAuth.rejectWith", c.ClientAuth.RejectWith, config.RejectHTTP},
 		{"revocation.onUnavailable", c.Revocation.OnUnavailable, config.Deny},
 		{"revocation.maxCRLSize", c.Revocation.MaxCRLSize, config.Size(64 << 20)},
 		{"revocation.ocsp", c.Revocation.OCSP, config.OCSPOff},

@@ -39,13 +39,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.metrics.decision(ReasonMisdirected)
 		s.log.Info("decision", "reason", ReasonMisdirected, "sni", sni, "host", host, "remote", r.RemoteAddr)
 		s.rejected(Rejection{Reason: ReasonMisdirected, Remote: r.RemoteAddr})
-		http.Error(w, ReasonMisdirected+": the Host header does not match the TLS server name", http.StatusMisdirectedRequest)
+		writeRefusal(w, ReasonMisdirected)
 		return
 	}
 	d := s.decideConn(p, ci, r.TLS.PeerCertificates, r.RemoteAddr)
 	if !d.OK() {
-		w.Header().Set("Connection", "close")
-		http.Error(w, "forbidden: "+d.Reason, http.StatusForbidden)
+		writeRefusal(w, d.Reason)
 		return
 	}
 	rt := p.route(host, r.URL.Path)
@@ -70,7 +69,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			s.log.Info("decision", "reason", ReasonEASUserMismatch, "user", d.Identity.User.UserPrincipalName,
 				"route", rt.Name, "remote", r.RemoteAddr, "error", err.Error())
 			s.rejected(Rejection{Reason: ReasonEASUserMismatch, User: d.Identity.User.UserPrincipalName, Route: rt.Name, Remote: r.RemoteAddr})
-			http.Error(w, "forbidden: "+ReasonEASUserMismatch, http.StatusForbidden)
+			writeRefusal(w, ReasonEASUserMismatch)
 			return
 		}
 		cmd = q.Cmd

@@ -94,8 +94,14 @@ func (s *Server) handshakeConfig(p *Policy, chi *tls.ClientHelloInfo) *tls.Confi
 	}
 	verify := s.verifyConnectionFrom(p, remote)
 	c := p.tls.Clone()
+	refused := false
 	c.VerifyConnection = func(cs tls.ConnectionState) error {
 		err := verify(cs)
+		if err == errRefuseOverHTTP {
+			// c is this connection's own config: TLS 1.3 checks it after
+			// VerifyConnection and sends no ticket.
+			refused, c.SessionTicketsDisabled, err = true, true, nil
+		}
 		result := "ok"
 		switch {
 		case err != nil:
@@ -105,6 +111,18 @@ func (s *Server) handshakeConfig(p *Policy, chi *tls.ClientHelloInfo) *tls.Confi
 		}
 		s.metrics.handshakeDur.WithLabelValues(result).Observe(time.Since(start).Seconds())
 		return err
+	}
+	if p.RejectWithHTTP {
+		wrap := c.WrapSession
+		c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+			if refused {
+				// TLS 1.2 promised a ticket in its ServerHello, before
+				// the client certificate was seen: an empty one is how
+				// RFC 5077 §3.3 takes the promise back.
+				return nil, nil
+			}
+			return wrap(cs, ss)
+		}
 	}
 	return c
 }
