@@ -155,7 +155,7 @@ func TestAddCARefusals(t *testing.T) {
 		{"bad type", "anchor", other, "http://x/r.crl", "", false, `CA type "anchor" is not allowed`},
 		{"missing file", "root", filepath.Join(p.dir, "nope.pem"), "", "", true, "no such file"},
 		{"no CRL, not exempt", "root", other, "", "", false,
-			"refusing the change, the resulting config would not load:\n" + path + ":24: trustedCertificateAuthorities[2].crlDistributionPoint: is required"},
+			"refusing the change (" + path + " is unchanged); after it the config would not load:\ntrustedCertificateAuthorities[2].crlDistributionPoint: is required"},
 		{"bad CRL URL", "root", other, "ldap://x", "", false, `crlDistributionPoint: "ldap://x": want an http://, https:// or file:// URL`},
 		{"file URL with a host", "root", other, "file://crl/x.crl", "", false, `crlDistributionPoint: "file://crl/x.crl" names the host "crl"; write file:crl/x.crl`},
 	}

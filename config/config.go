@@ -315,14 +315,14 @@ func decodeNode(data []byte, name string) (*yaml.Node, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &Error{File: name, Err: errors.New("the file is empty")}
 		}
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, data, err)
 	}
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case err == nil:
 		return nil, &Error{File: name, Line: next.Line, Err: errors.New("a second YAML document starts here; a config file holds exactly one")}
 	case !errors.Is(err, io.EOF):
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, data, err)
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
@@ -339,18 +339,40 @@ func decodeNode(data []byte, name string) (*yaml.Node, error) {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func syntaxError(name string, err error) error {
+func syntaxError(name string, data []byte, err error) error {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		if tab := tabIndentedLine(data, line); tab > 0 {
+			// yaml.v3 says "found character that cannot start any token".
+			return &Error{File: name, Line: tab, Err: errors.New("indented with a tab: YAML indents with spaces only")}
+		}
 		return &Error{File: name, Line: line, Err: errors.New(m[2])}
 	}
 	return &Error{File: name, Err: errors.New(strings.TrimPrefix(msg, "yaml: "))}
 }
 
+// tabIndentedLine returns the line (1-based) near line whose indentation
+// holds a tab, or 0. yaml.v3 reports a tab on the line it is on or the one
+// before ("found a tab character that violates indentation", "found
+// character that cannot start any token").
+func tabIndentedLine(data []byte, line int) int {
+	lines := strings.Split(string(data), "\n")
+	for _, n := range []int{line, line + 1, line - 1} {
+		if n < 1 || n > len(lines) {
+			continue
+		}
+		l := lines[n-1]
+		if strings.Contains(l[:len(l)-len(strings.TrimLeft(l, " \t"))], "\t") {
+			return n
+		}
+	}
+	return 0
+}
+
 var (
 	typeErrLine  = regexp.MustCompile(`^line (\d+): (?:column (\d+): )?(.*)$`)
-	unknownField = regexp.MustCompile(`^field (\S+) not found in type `)
+	unknownField = regexp.MustCompile(`^field (\S+) not found in type (\S+)`)
 	cannotDecode = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
 )
 
@@ -365,7 +387,7 @@ var knownMistakes = map[string]string{
 func (c *Config) decodeError(err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		return syntaxError(c.File, err)
+		return syntaxError(c.File, nil, err)
 	}
 	errs := make([]*Error, 0, len(te.Errors))
 	for _, s := range te.Errors {
@@ -380,11 +402,14 @@ func (c *Config) decodeError(err error) error {
 		e := &Error{File: c.File, Line: line}
 		switch {
 		case unknownField.MatchString(msg):
-			key := unknownField.FindStringSubmatch(msg)[1]
+			sm := unknownField.FindStringSubmatch(msg)
+			key := sm[1]
 			e.Key = parentPath(c.pos.keyAt(line, key))
 			text := fmt.Sprintf("unknown key %q", key)
 			if hint, ok := knownMistakes[key]; ok {
 				text += " (" + hint + ")"
+			} else if near := nearestKey(key, sm[2]); near != "" {
+				text += fmt.Sprintf(" (did you mean %q?)", near)
 			}
 			e.Err = errors.New(text)
 		case col > 0:

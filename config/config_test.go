@@ -456,7 +456,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"two documents", "listen: \":1\"\n---\nlisten: \":2\"\n", "x.yaml:2: a second YAML document starts here"},
 		{"not a mapping", "- a\n- b\n", "x.yaml:1: the file must be a mapping of keys to values, not a list"},
 		{"syntax", "listen: \":1\"\n  bad: [\n", "x.yaml:"},
-		{"tab indentation", "serverTLS:\n\tcertFile: x\n", "x.yaml:2: found character that cannot start any token"},
+		{"tab indentation", "serverTLS:\n\tcertFile: x\n", "x.yaml:2: indented with a tab: YAML indents with spaces only"},
+		{"tab after spaces", "listen: \":1\"\nserverTLS:\n  certFile: x\n \tkeyFile: y\n", "x.yaml:4: indented with a tab: YAML indents with spaces only"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

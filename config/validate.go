@@ -175,7 +175,7 @@ func (v *validator) cas() {
 		v.errf("trustedCertificateAuthorities", "needs at least one root CA")
 		return
 	}
-	roots := 0
+	roots, badTypes := 0, 0
 	seen := map[string]int{}
 	for i := range c.CAs {
 		ca := &c.CAs[i]
@@ -185,9 +185,15 @@ func (v *validator) cas() {
 			roots++
 		case Intermediate:
 		case "":
+			badTypes++
 			v.errf(p+".authorityType", "is required (root or intermediate)")
 		default:
-			v.errf(p+".authorityType", "%q is not allowed, want one of %s", ca.AuthorityType, enumList([]AuthorityType{Root, Intermediate}))
+			badTypes++
+			hint := ""
+			if t := AuthorityType(strings.ToLower(string(ca.AuthorityType))); t == Root || t == Intermediate {
+				hint = fmt.Sprintf(" (lower case: %s)", t)
+			}
+			v.errf(p+".authorityType", "%q is not allowed, want one of %s%s", ca.AuthorityType, enumList([]AuthorityType{Root, Intermediate}), hint)
 		}
 		v.caURLs(p, ca)
 		if ca.TrustedCertificate == "" {
@@ -228,7 +234,8 @@ func (v *validator) cas() {
 			}
 		}
 	}
-	if roots == 0 {
+	if roots == 0 && badTypes == 0 {
+		// With a type misspelt, the missing root is that error's knock-on.
 		v.errf("trustedCertificateAuthorities", "needs at least one CA with authorityType: root; an intermediate is never a trust anchor")
 	}
 	v.intermediatesChain()
@@ -612,8 +619,12 @@ func (v *validator) backend(p string, r Route) {
 	} else {
 		u, err := url.Parse(r.Backend)
 		switch {
+		case !strings.Contains(r.Backend, "://"):
+			// url.Parse reads "127.0.0.1:8080" as a bad path and
+			// "localhost:8080" as the scheme "localhost".
+			v.errf(p+".backend", "%q has no scheme: write http://%s (or https://, or unix:/path for a socket)", r.Backend, r.Backend)
 		case err != nil:
-			v.errf(p+".backend", "%q is not a URL: %v", r.Backend, err)
+			v.errf(p+".backend", "%q is not a URL: %v", r.Backend, errors.Unwrap(err))
 		case u.Scheme != "http" && u.Scheme != "https":
 			v.errf(p+".backend", "%q: want http://, https:// or unix:/path", r.Backend)
 		case u.Host == "":

@@ -60,7 +60,11 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		certs = append(certs, cs...)
 	}
 	// Only what the decision reads: no serverTLS, listeners or routes.
-	cfg, err := config.LoadDecision(configPath(*cfgFlag))
+	path, err := configPath(*cfgFlag)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.LoadDecision(path)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

@@ -28,14 +28,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-func configPath(flagValue string) string {
-	if flagValue != "" {
-		return flagValue
+func configPath(flagValue string) (string, error) {
+	path, from := flagValue, "--config "+flagValue
+	if path == "" {
+		path, from = os.Getenv("CERTGATE_CONFIG"), "$CERTGATE_CONFIG="+os.Getenv("CERTGATE_CONFIG")
 	}
-	if env := os.Getenv("CERTGATE_CONFIG"); env != "" {
-		return env
+	if path == "" {
+		path, from = "certgate.yaml", ""
 	}
-	return "certgate.yaml"
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if from == "" {
+			return "", usageErr("no certgate.yaml in the current folder: name the config file with --config FILE or $CERTGATE_CONFIG")
+		}
+		return "", usageErr("%s: no such file (the config file is named by --config FILE, else $CERTGATE_CONFIG, else ./certgate.yaml)", from)
+	}
+	return path, nil
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -58,7 +65,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		return usageErr("--log-format must be json or text, got %q", *format)
 	}
-	inst, err := startFromConfig(ctx, configPath(*cfgFlag), stderr, instanceOptions{logLevel: *level, logFormat: *format})
+	path, err := configPath(*cfgFlag)
+	if err != nil {
+		return err
+	}
+	inst, err := startFromConfig(ctx, path, stderr, instanceOptions{logLevel: *level, logFormat: *format})
 	if err != nil {
 		return err
 	}
@@ -197,6 +208,9 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 	} else {
 		inst.cert = newServerCert(storageDir(cfg), log)
 		if _, err := inst.cert.loadFiles(ctx, cfg.Path(cfg.ServerTLS.CertFile), cfg.Path(cfg.ServerTLS.KeyFile)); err != nil {
+			if kp := (*keyPairLoadError)(nil); errors.As(err, &kp) {
+				return nil, &exitError{code: 2, err: keyPairError(cfg, kp)}
+			}
 			return nil, &exitError{code: 2, err: fmt.Errorf("%s: %w", cfg.File, err)}
 		}
 	}

@@ -58,7 +58,10 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	} else if len(pos) > 0 {
 		return usageErr("validate takes no arguments, got %q", pos[0])
 	}
-	path := configPath(*cfgFlag)
+	path, err := configPath(*cfgFlag)
+	if err != nil {
+		return err
+	}
 	cfg, err := loadConfig(path)
 	if err != nil {
 		return err
