@@ -237,7 +237,7 @@ routes:`)
 	if readString(t, path) != before {
 		t.Error("file changed on refusal")
 	}
-	if err := config.RemoveCA(path, "00FF"); err == nil || !strings.Contains(err.Error(), "no CA with SKI 00FF") {
+	if err := config.RemoveCA(path, "00FF"); err == nil || !strings.Contains(err.Error(), "no CA with SKI 00ff") {
 		t.Errorf("unknown SKI: %v", err)
 	}
 	if err := config.RemoveCA(path, "xyz"); err == nil {

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/certgate/certgate/internal/certfmt"
 )
 
 // Validate checks the whole config and returns every problem found, joined,
@@ -270,7 +272,7 @@ func (v *validator) intermediatesChain() {
 		if !ok {
 			v.errf("trustedCertificateAuthorities["+strconv.Itoa(i)+"].trustedCertificate",
 				"intermediate %q is not signed by any configured CA (its issuer is %q); add the issuing CA",
-				SubjectString(ca.Certificate), ca.Certificate.Issuer.String())
+				SubjectString(ca.Certificate), certfmt.Issuer(ca.Certificate))
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/certfmt"
 	"github.com/certgate/certgate/proxy/clientcert"
 	"github.com/certgate/certgate/proxy/eas"
 	"github.com/certgate/certgate/trust"
@@ -194,9 +195,9 @@ func (s *Server) logDecision(d *Decision, sni, route, remote string) {
 	attrs = append(attrs, slog.String("reason", d.Reason))
 	if len(d.Chain) > 0 {
 		leaf := d.Chain[0]
-		attrs = append(attrs, slog.String("subject", leaf.Subject.String()), slog.String("serial", leaf.SerialNumber.Text(16)))
+		attrs = append(attrs, slog.String("subject", certfmt.Subject(leaf)), slog.String("serial", leaf.SerialNumber.Text(16)))
 		if len(d.Chain) > 1 {
-			attrs = append(attrs, slog.String("issuer_ski", hexString(issuerKey(d.Chain[1]))))
+			attrs = append(attrs, slog.String("issuer_ski", certfmt.SKI(issuerKey(d.Chain[1]))))
 		}
 	}
 	if u := d.Identity.User.UserPrincipalName; u != "" {
@@ -215,15 +216,6 @@ func (s *Server) logDecision(d *Decision, sni, route, remote string) {
 		attrs = append(attrs, slog.String("error", d.Err.Error()))
 	}
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "decision", attrs...)
-}
-
-func hexString(b []byte) string {
-	const digits = "0123456789ABCDEF"
-	out := make([]byte, 2*len(b))
-	for i, c := range b {
-		out[2*i], out[2*i+1] = digits[c>>4], digits[c&15]
-	}
-	return string(out)
 }
 
 func hostOnly(hostport string) string {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/certgate/certgate/internal/certfmt"
 )
 
 // Metrics are the data plane's Prometheus series. Labels are closed sets:
@@ -193,9 +195,9 @@ func (s *Server) RecentRejections() []Rejection { return s.metrics.rejections.li
 func rejectionOf(d *Decision, route, remote string) Rejection {
 	x := Rejection{Reason: d.Reason, User: d.Identity.User.UserPrincipalName, Route: route, Remote: remote}
 	if len(d.Chain) > 0 {
-		x.Subject = d.Chain[0].Subject.String()
+		x.Subject = certfmt.Subject(d.Chain[0])
 		if len(d.Chain) > 1 {
-			x.IssuerSKI = hexString(issuerKey(d.Chain[1]))
+			x.IssuerSKI = certfmt.SKI(issuerKey(d.Chain[1]))
 		}
 	}
 	return x

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/certgate/certgate/internal/certfmt"
 )
 
 // Checker checks verified chains against CRLs (and OCSP) and keeps those
@@ -203,7 +205,7 @@ func (c *Checker) SetSources(srcs []Source) {
 		key := string(subjectKeyID(src.Issuer))
 		if _, dup := next[key]; dup {
 			c.log.Error("second CRL source for one CA ignored", "issuer_ski", hex.EncodeToString([]byte(key)),
-				"subject", src.Issuer.Subject.String())
+				"subject", certfmt.Subject(src.Issuer))
 			continue
 		}
 		if o := old[key]; o != nil && o.sameFeed(src) {

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/certgate/certgate/internal/certfmt"
 )
 
 // AuthorityType says what a configured CA is for.
@@ -195,7 +197,7 @@ func newGen() uint64 {
 
 // describe names a certificate in errors: subject and key identifier.
 func describe(c *x509.Certificate) string {
-	return fmt.Sprintf("%q (SKI %X)", c.Subject.String(), SubjectKeyID(c))
+	return fmt.Sprintf("%q (SKI %s)", certfmt.Subject(c), certfmt.SKI(SubjectKeyID(c)))
 }
 
 // weakRSA reports an RSA key below minBits.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/config"
+	"github.com/certgate/certgate/internal/certfmt"
 	"github.com/certgate/certgate/proxy"
 )
 
@@ -72,12 +73,12 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	res := checkResult{Decision: "rejected", Reason: d.Reason, Subject: certs[0].Subject.String(), Serial: strings.ToUpper(certs[0].SerialNumber.Text(16)), At: at.UTC()}
+	res := checkResult{Decision: "rejected", Reason: d.Reason, Subject: certfmt.Subject(certs[0]), Serial: strings.ToUpper(certs[0].SerialNumber.Text(16)), At: at.UTC()}
 	if d.Err != nil {
 		res.Error = d.Err.Error()
 	}
 	for _, c := range d.Chain {
-		res.Chain = append(res.Chain, c.Subject.String())
+		res.Chain = append(res.Chain, certfmt.Subject(c))
 	}
 	if d.OK() {
 		res.Decision = "accepted"

@@ -305,7 +305,7 @@ func revocationOptions(cfg *config.Config, log *slog.Logger, now func() time.Tim
 		FetchTimeout:  cfg.Revocation.FetchTimeout.Duration,
 		MinRefresh:    cfg.Revocation.MinRefresh.Duration,
 		MaxRefresh:    cfg.Revocation.MaxRefresh.Duration,
-		Logger:        log.With("component", "revocation"),
+		Logger:        log, // revocation.New adds "component"
 		Now:           now,
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/config"
+	"github.com/certgate/certgate/internal/certfmt"
 	"github.com/certgate/certgate/revocation"
 )
 
@@ -162,7 +163,7 @@ func checkCRLs(ctx context.Context, cfg *config.Config, sources []revocation.Sou
 
 func findStatus(all []revocation.SourceStatus, src revocation.Source) (revocation.SourceStatus, bool) {
 	for _, s := range all {
-		if s.CRLURL == src.CRLURL && s.Subject == src.Issuer.Subject.String() {
+		if s.CRLURL == src.CRLURL && s.Subject == certfmt.Subject(src.Issuer) {
 			return s, true
 		}
 	}
