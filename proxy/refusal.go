@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 )
 
@@ -83,3 +84,18 @@ func statusText(code int) string {
 	}
 	return strconv.Itoa(code)
 }
+
+// ReasonCodes lists every reason code a decision or a request can end
+// with, "ok" first; the documentation is tested against it.
+func ReasonCodes() []string {
+	out := []string{"ok"}
+	for r := range refusals {
+		out = append(out, r)
+	}
+	slices.Sort(out[1:])
+	return out
+}
+
+// ReservedHeaders lists the request headers a client may not send (they are
+// removed), besides the configured identity header.
+func ReservedHeaders() []string { return slices.Clone(reservedHeaders) }
