@@ -117,6 +117,11 @@ type instance struct {
 	mu      sync.Mutex // serialises reloads
 	current *built
 	hashes  map[string][32]byte
+
+	// sweepMu serialises sweepDirectory, which keeps in seenValidFrom the
+	// last sessionsValidFrom it acted on per user (lower-case UPN).
+	sweepMu       sync.Mutex
+	seenValidFrom map[string]time.Time
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
@@ -279,6 +284,8 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 	}
 	inst.wg.Add(1)
 	go func() { defer inst.wg.Done(); inst.watch(ctx, cfg.Reload.PollInterval.Duration) }()
+	inst.wg.Add(1)
+	go func() { defer inst.wg.Done(); inst.sweepDirectories(ctx) }()
 
 	log.Info("certgate serving", "listen", inst.ln.Addr().String(), "admin", inst.adminAddr(), "config", path,
 		"cas", len(cfg.CAs), "routes", len(cfg.Routes), "version", version)

@@ -58,6 +58,19 @@ func New(opts Options) (*Directory, error) {
 // [trust.DirectoryUnavailable]: the server could not answer and no cached
 // answer is recent enough.
 func (d *Directory) Lookup(ctx context.Context, attr trust.Attribute, value string) ([]trust.User, error) {
+	return d.lookup(ctx, attr, value, d.ttl)
+}
+
+// Refresh is [Directory.Lookup] that asks the server again when the cached
+// answer is older than maxAge rather than the cache TTL, and caches what it
+// hears. certgate's sweep of the users of live connections calls it with
+// half the TTL, every half TTL, so a change in the directory reaches those
+// connections within the TTL even though no handshake asks.
+func (d *Directory) Refresh(ctx context.Context, attr trust.Attribute, value string, maxAge time.Duration) ([]trust.User, error) {
+	return d.lookup(ctx, attr, value, func(answer) time.Duration { return maxAge })
+}
+
+func (d *Directory) lookup(ctx context.Context, attr trust.Attribute, value string, fresh func(answer) time.Duration) ([]trust.User, error) {
 	if _, err := d.ldapAttr(attr); err != nil {
 		return nil, unavailable(err)
 	}
@@ -70,7 +83,7 @@ func (d *Directory) Lookup(ctx context.Context, attr trust.Attribute, value stri
 	}
 	now := d.s.now()
 	cached, ok := d.cache.get(k)
-	if ok && now.Sub(cached.at) < d.ttl(cached) {
+	if ok && now.Sub(cached.at) < fresh(cached) {
 		return cloneUsers(cached.users), nil
 	}
 	servable := ok && now.Sub(cached.at) < d.ttl(cached)+d.s.MaxStale
