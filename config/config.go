@@ -113,6 +113,9 @@ type Identity struct {
 	Directory         *Directory        `yaml:"directory"`
 	Header            string            `yaml:"header"`
 	ForwardClientCert ForwardClientCert `yaml:"forwardClientCert"`
+	// RefuseWeakMappings refuses bindings that are weak certificate
+	// mappings (trust.Binding.Weak), as AD's full enforcement mode does.
+	RefuseWeakMappings bool `yaml:"refuseWeakMappings"`
 }
 
 // Binding maps one certificate field to one user attribute.

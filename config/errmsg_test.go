@@ -47,3 +47,33 @@ func TestErrorMessagesSayWhatToWrite(t *testing.T) {
 		})
 	}
 }
+
+// TestRefuseWeakMappings: with identity.refuseWeakMappings a weak
+// certificateUserIds binding is a config error naming it; strong ones and
+// bindings to other attributes load.
+func TestRefuseWeakMappings(t *testing.T) {
+	p := newPKI(t)
+	bindings := `identity:
+  refuseWeakMappings: true
+  bindings:
+    - {certificateField: PrincipalName, userAttribute: userPrincipalName}
+    - {certificateField: IssuerAndSerialNumber, userAttribute: certificateUserIds}
+    - {certificateField: SubjectKeyIdentifier, userAttribute: certificateUserIds}
+    - {certificateField: SHA1PublicKey, userAttribute: certificateUserIds}
+`
+	base := mustReplace(t, p.baseConfig(), "identity:\n", bindings)
+	if _, err := config.Parse([]byte(base), "certgate.yaml", p.dir); err != nil {
+		t.Fatalf("strong mappings refused: %v", err)
+	}
+	for _, f := range []string{"Subject", "IssuerAndSubject", "RFC822Name", "PrincipalName"} {
+		cfg := mustReplace(t, base, "    - {certificateField: SHA1PublicKey, userAttribute: certificateUserIds}\n",
+			"    - {certificateField: SHA1PublicKey, userAttribute: certificateUserIds}\n    - {certificateField: "+f+", userAttribute: certificateUserIds}\n")
+		_, err := config.Parse([]byte(cfg), "certgate.yaml", p.dir)
+		if err == nil || !strings.Contains(err.Error(), "identity.bindings[4]: "+f+" to certificateUserIds is a weak certificate mapping") {
+			t.Errorf("%s: %v", f, err)
+		}
+		if _, err := config.Parse([]byte(strings.Replace(cfg, "refuseWeakMappings: true", "refuseWeakMappings: false", 1)), "certgate.yaml", p.dir); err != nil {
+			t.Errorf("%s without refuseWeakMappings: %v", f, err)
+		}
+	}
+}

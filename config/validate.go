@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/certgate/certgate/internal/certfmt"
+	"github.com/certgate/certgate/trust"
 )
 
 // Validate checks the whole config and returns every problem found, joined,
@@ -354,7 +355,7 @@ func (v *validator) revocation() {
 // repeated here rather than imported because config imports no other
 // certgate package.
 var (
-	certificateFields = []string{"PrincipalName", "RFC822Name", "SubjectKeyIdentifier", "SHA1PublicKey", "IssuerAndSerialNumber", "Subject"}
+	certificateFields = []string{"PrincipalName", "RFC822Name", "SubjectKeyIdentifier", "SHA1PublicKey", "IssuerAndSerialNumber", "Subject", "IssuerAndSubject"}
 	userAttributes    = []string{"userPrincipalName", "proxyAddresses", "certificateUserIds"}
 )
 
@@ -374,6 +375,9 @@ func (v *validator) identity() {
 		}
 		if j, dup := seen[b]; dup {
 			v.errf(p, "repeats identity.bindings[%d]", j)
+		}
+		if id.RefuseWeakMappings && (trust.Binding{Field: trust.Field(b.CertificateField), Attribute: trust.Attribute(b.UserAttribute)}).Weak() {
+			v.errf(p, "%s to certificateUserIds is a weak certificate mapping, refused by identity.refuseWeakMappings (strong ones: IssuerAndSerialNumber, SubjectKeyIdentifier, SHA1PublicKey)", b.CertificateField)
 		}
 		seen[b] = i
 	}

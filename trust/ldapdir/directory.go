@@ -78,6 +78,12 @@ func (d *Directory) lookup(ctx context.Context, attr trust.Attribute, value stri
 		return nil, unavailable(errClosed)
 	}
 	k := key{attr, normalise(attr, value)}
+	if attr == trust.AttrCertificateUserIDs {
+		// The server compares the strings: a DN in AD's order and in RFC
+		// 4514 order have one normalised form but are two searches with
+		// two answers, so they are cached apart.
+		k.value = value
+	}
 	if k.value == "" {
 		return nil, nil
 	}
