@@ -2,7 +2,10 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha1"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -75,6 +78,25 @@ func parsePEMCertificate(data []byte) (*x509.Certificate, error) {
 // everywhere: lower-case hex without separators, as the issuer_ski metric
 // label. ParseSKI reads any case.
 func FormatSKI(ski []byte) string { return certfmt.SKI(ski) }
+
+// KeyID returns the certificate's subject key identifier, or the RFC 5280
+// §4.2.1.2 method 1 identifier (SHA-1 of the subjectPublicKey bits) when it
+// has none, as the trust store keys such a CA (v1-style roots have no SKI).
+func KeyID(c *x509.Certificate) []byte {
+	if len(c.SubjectKeyId) > 0 {
+		return c.SubjectKeyId
+	}
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if rest, err := asn1.Unmarshal(c.RawSubjectPublicKeyInfo, &spki); err == nil && len(rest) == 0 {
+		sum := sha1.Sum(spki.PublicKey.Bytes)
+		return sum[:]
+	}
+	sum := sha1.Sum(c.RawSubjectPublicKeyInfo)
+	return sum[:]
+}
 
 // maxSKILen bounds a subject key identifier; RFC 5280's methods give 8 or
 // 20 bytes and SHA-512 gives 64.

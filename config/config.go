@@ -31,6 +31,7 @@ type Config struct {
 	Limits     Limits     `yaml:"limits"`
 	Shutdown   Shutdown   `yaml:"shutdown"`
 	Reload     Reload     `yaml:"reload"`
+	JWKS       JWKS       `yaml:"jwks"`
 
 	// File is the name the config was read from, used in error messages.
 	File string `yaml:"-"`
@@ -173,6 +174,41 @@ type Route struct {
 	Timeout           Duration  `yaml:"timeout"`
 	NetBIOSDomain     string    `yaml:"netbiosDomain"`
 	Autodiscover      bool      `yaml:"autodiscover"`
+	// BackendClientCert and BackendClientKey are certgate's own client
+	// certificate to an https backend that requires one.
+	BackendClientCert string `yaml:"backendClientCert"`
+	BackendClientKey  string `yaml:"backendClientKey"`
+	// Assertion, when set, adds a signed identity assertion to every
+	// request of the route.
+	Assertion *Assertion `yaml:"assertion"`
+	// BackendKeepAlive false opens a new backend connection per request,
+	// for backends that close a connection after each response without
+	// saying so (SOGo: a request sent on such a connection meets EOF, and
+	// a POST cannot be retried). nil means true.
+	BackendKeepAlive *bool `yaml:"backendKeepAlive"`
+}
+
+// Assertion configures a route's signed identity assertion (a JWT).
+type Assertion struct {
+	// Keys are PEM private keys (ECDSA P-256 for ES256, Ed25519 for
+	// EdDSA), newest first: the first signs, the others are only published
+	// in the JWKS so that assertions signed before a rotation still verify.
+	Keys     []string `yaml:"keys"`
+	Issuer   string   `yaml:"issuer"`
+	Audience string   `yaml:"audience"` // default: the route's backend
+	Header   string   `yaml:"header"`
+	Lifetime Duration `yaml:"lifetime"`
+	// Reuse lets one assertion serve a connection's requests to the route
+	// for this long, instead of one signature per request.
+	Reuse Duration `yaml:"reuse"`
+}
+
+// JWKS configures where the assertion keys are published besides the admin
+// listener's /.well-known/jwks.json.
+type JWKS struct {
+	// ProxyPath also serves the JWKS on the client listener at this path
+	// ("" = admin listener only).
+	ProxyPath string `yaml:"proxyPath"`
 }
 
 // Logging configures the structured log.

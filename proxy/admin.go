@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/certgate/certgate/proxy/assertion"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -23,6 +24,9 @@ type AdminOptions struct {
 	StatusPage http.Handler
 	// RefreshCRLs forces a re-fetch of every CRL (POST /crl/refresh).
 	RefreshCRLs func(ctx context.Context) error
+	// JWKS returns the public assertion keys in force, served at
+	// /.well-known/jwks.json (nil: not served).
+	JWKS func() *assertion.KeySet
 }
 
 // Admin is the plain-HTTP operator endpoint. It is meant for loopback or a
@@ -72,6 +76,9 @@ func (a *Admin) Handler() http.Handler {
 			enc.SetIndent("", "  ")
 			enc.Encode(a.opts.Status())
 		})
+	}
+	if a.opts.JWKS != nil {
+		mux.Handle("GET /.well-known/jwks.json", JWKSHandler(a.opts.JWKS))
 	}
 	if a.opts.StatusPage != nil {
 		mux.Handle("GET /status", a.opts.StatusPage)

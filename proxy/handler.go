@@ -21,9 +21,10 @@ type requestKey struct{}
 
 // requestState carries the decision and route from serveHTTP to Rewrite.
 type requestState struct {
-	policy   *Policy
-	route    *Route
-	decision *Decision
+	policy    *Policy
+	route     *Route
+	decision  *Decision
+	assertion string // signed for this request; "" when the route signs none
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -41,6 +42,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("decision", "reason", ReasonMisdirected, "sni", sni, "host", host, "remote", r.RemoteAddr)
 		s.rejected(Rejection{Reason: ReasonMisdirected, Remote: r.RemoteAddr})
 		writeRefusal(w, ReasonMisdirected)
+		return
+	}
+	if p.JWKSPath != "" && r.URL.Path == p.JWKSPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		// Public keys: served to any client that passed the handshake.
+		serveJWKS(w, p.JWKS)
 		return
 	}
 	d := s.decideConn(p, ci, r.TLS.PeerCertificates, r.RemoteAddr)
@@ -76,7 +82,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		cmd = q.Cmd
 		w = eas.NewHeaderCaseWriter(w)
 	}
-	rs := &requestState{policy: p, route: rt, decision: d}
+	var tok string
+	if rt.Assertion != nil {
+		var err error
+		if tok, err = s.assertionFor(ci, rt, d); err != nil {
+			// Fail closed: a backend that relies on the assertion must
+			// never get the request without one.
+			s.log.Error("assertion signing failed; request refused", "route", rt.Name, "error", err)
+			http.Error(w, "internal error: the identity assertion could not be signed", http.StatusInternalServerError)
+			return
+		}
+	}
+	rs := &requestState{policy: p, route: rt, decision: d, assertion: tok}
 	ctx := context.WithValue(r.Context(), requestKey{}, rs)
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
@@ -146,6 +163,12 @@ func (s *Server) newReverseProxy(rt *Route) *httputil.ReverseProxy {
 		FlushInterval: 0,
 		BufferPool:    copyBuffers,
 		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ModifyResponse: func(resp *http.Response) error {
+			// X-Forwarded-Host is the client's Host: SetXForwarded put it
+			// there after the client's own copy was stripped.
+			rewriteLocation(resp.Header, rt.target, resp.Request.Header.Get("X-Forwarded-Host"))
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			code, why := errorStatus(err)
 			s.log.Warn("backend error", "route", rt.Name, "error", err, "status", code)
@@ -171,6 +194,9 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetXForwarded()
 	d := rs.decision
 	pr.Out.Header[rs.policy.IdentityHeader] = []string{d.Identity.User.UserPrincipalName}
+	if rs.assertion != "" {
+		pr.Out.Header.Set(rt.Assertion.Header(), rs.assertion)
+	}
 	switch rs.policy.ForwardClientCert {
 	case "rfc9440":
 		cert, chain := clientcert.RFC9440(d.Chain)

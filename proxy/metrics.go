@@ -19,6 +19,7 @@ type Metrics struct {
 	active       prometheus.Gauge
 	upstreamDur  *prometheus.HistogramVec
 	easRequests  *prometheus.CounterVec
+	assertions   assertionMetrics
 
 	// rejections is not a metric (it names subjects and users) but lives
 	// here because it is fed from the same points as the decision counter.
@@ -62,6 +63,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"cmd"}),
 	}
 	reg.MustRegister(m.decisions, m.handshakes, m.handshakeDur, m.active, m.upstreamDur, m.easRequests)
+	m.assertions = newAssertionMetrics(reg)
 	for _, r := range []string{"ok", "no_certificate", "untrusted", "expired", "revoked"} {
 		m.decisions.WithLabelValues(r)
 	}

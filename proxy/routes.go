@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/certgate/certgate/proxy/assertion"
 )
 
 // Route kinds.
@@ -37,6 +39,14 @@ type RouteConfig struct {
 	Timeout       time.Duration
 	NetbiosDomain string
 	Autodiscover  bool
+	// Assertion, when set, signs an identity assertion for every request;
+	// a request it cannot sign one for is refused with 500.
+	Assertion *assertion.Signer
+	// NoKeepAlive opens a new backend connection for every request
+	// (Apache's proxy-nokeepalive): some backends close each connection
+	// after one response without a "Connection: close", and a request
+	// sent on it in that moment fails with EOF.
+	NoKeepAlive bool
 }
 
 // Route is a prepared RouteConfig with its pooled backend transport.
@@ -81,6 +91,7 @@ func NewRoute(rc RouteConfig) (*Route, error) {
 		ResponseHeaderTimeout: rc.Timeout,
 		// Transparent gzip would change bodies the client signed up for.
 		DisableCompression: true,
+		DisableKeepAlives:  rc.NoKeepAlive,
 	}
 	switch {
 	case strings.HasPrefix(rc.Backend, "unix:"):

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/certgate/certgate/proxy/assertion"
 )
 
 // Policy is everything the data plane needs to decide and route, built by
@@ -34,6 +36,10 @@ type Policy struct {
 	// answers 403 with the reason, instead of a TLS alert.
 	RejectWithHTTP bool
 	MinVersion     uint16
+	// JWKS is the public half of every route's assertion keys. JWKSPath,
+	// when set, also serves it on the client listener.
+	JWKS     *assertion.KeySet
+	JWKSPath string
 
 	gen   uint64
 	strip headerSet
@@ -149,7 +155,16 @@ func (s *Server) SetPolicy(p *Policy) error {
 		}
 	}
 	p.gen = s.gen.Add(1)
-	p.strip = newHeaderSet(p.IdentityHeader)
+	stripped := []string{p.IdentityHeader}
+	for _, rt := range p.Routes {
+		if rt.Assertion != nil {
+			stripped = append(stripped, rt.Assertion.Header())
+			s.metrics.assertions.touch(rt.Name)
+		}
+	}
+	// Every route's assertion header is stripped on every route: a forged
+	// assertion must not reach any backend, whichever route it was meant for.
+	p.strip = newHeaderSet(stripped...)
 	c := &tls.Config{
 		MinVersion:     p.MinVersion,
 		NextProtos:     []string{"h2", "http/1.1"},
@@ -339,6 +354,14 @@ func (w *serverErrorLog) Write(b []byte) (int, error) {
 			w.s.metrics.decision(ReasonNoCertificate)
 			w.s.log.Info("decision", "reason", ReasonNoCertificate, "remote", remote)
 			w.s.rejected(Rejection{Reason: ReasonNoCertificate, Remote: remote})
+		case strings.Contains(why, "failed to parse client certificate"):
+			// crypto/tls refuses a certificate crypto/x509 cannot parse
+			// before certgate sees it; it is still a client refused.
+			const reason = "malformed_certificate" // trust.MalformedCertificate; server.go does not import trust
+			w.s.metrics.handshake("rejected")
+			w.s.metrics.decision(reason)
+			w.s.log.Info("decision", "reason", reason, "remote", remote, "error", why)
+			w.s.rejected(Rejection{Reason: reason, Remote: remote})
 		default:
 			w.s.metrics.handshake("error")
 			w.s.log.Debug("tls handshake failed", "remote", remote, "error", why)
@@ -358,6 +381,8 @@ type connInfo struct {
 	decision *Decision
 	gen      [2]uint64 // policy and revocation generations the decision was taken under
 	user     string
+	// assertions are the connection's reusable assertions (assertion.go).
+	assertions []cachedAssertion
 }
 
 type connRegistry struct {

@@ -235,28 +235,46 @@ func (c *Checker) refreshSource(ctx context.Context, s *source) error {
 // RequestFresh supports instant revocation: unless the revocation
 // information in force for the CA has a thisUpdate after `after`, it starts
 // a fetch of the CA's CRLs now, in the background (joined with any fetch in
-// progress, and at most one per CA every 10 seconds, since every handshake
-// of the affected user may ask). Callers keep refusing until ThisUpdate
-// passes `after`.
+// progress, and at most one per CA key every 10 seconds, since every
+// handshake of the affected user may ask). The CRLs of the CA's other keys
+// that ThisUpdate counts are fetched too when they are not recent enough.
+// Callers keep refusing until ThisUpdate passes `after`.
 func (c *Checker) RequestFresh(issuerSKI []byte, after time.Time) {
 	c.mu.Lock()
 	s := c.sources[string(issuerSKI)]
-	if s == nil || s.feeds[baseCRL].url == "" || s.removed {
+	if s == nil || s.removed {
+		c.mu.Unlock()
+		return
+	}
+	snap := c.snap.Load()
+	if v := snap.cas[s.key]; v == nil || c.ThisUpdate(issuerSKI).After(after) {
 		c.mu.Unlock()
 		return
 	}
 	now := c.now()
-	if v := c.snap.Load().cas[s.key]; v != nil && v.thisUpdate().After(after) {
-		c.mu.Unlock()
-		return
+	var due []*source
+	for _, k := range c.byName[s.dn] {
+		o, ov := c.sources[k], snap.cas[k]
+		if o == nil || ov == nil || o.feeds[baseCRL].url == "" {
+			continue
+		}
+		if k != s.key {
+			if b := ov.base; b != nil && (!b.scope.mayCoverEndEntities() || ov.thisUpdate().After(after)) {
+				continue
+			}
+		} else if ov.thisUpdate().After(after) {
+			continue
+		}
+		if !o.lastRequested.IsZero() && now.Sub(o.lastRequested) < requestFreshInterval {
+			continue
+		}
+		o.lastRequested = now
+		due = append(due, o)
 	}
-	if !s.lastRequested.IsZero() && now.Sub(s.lastRequested) < requestFreshInterval {
-		c.mu.Unlock()
-		return
-	}
-	s.lastRequested = now
 	c.mu.Unlock()
-	c.bg.Go(func() { _ = c.refreshSource(context.Background(), s) })
+	for _, o := range due {
+		c.bg.Go(func() { _ = c.refreshSource(context.Background(), o) })
+	}
 }
 
 // fetchFeed fetches one CRL of a source (deduplicated per URL), verifies
@@ -371,6 +389,9 @@ func (c *Checker) install(s *source, w which, n *crl, cond validator, fromCache 
 		return false, nil
 	}
 	f.crl, f.fromCache = n, fromCache
+	if w == baseCRL {
+		s.baseErr.Store(nil)
+	}
 	f.next = now.Add(c.refreshDelay(now, f))
 	if fromCache {
 		f.next = time.Time{} // fetch at once: the network may know more
@@ -401,6 +422,10 @@ func (c *Checker) failed(s *source, w which, err error) error {
 	f := &s.feeds[w]
 	s.lastFetch = now
 	s.lastErr = err.Error()
+	if w == baseCRL && f.crl == nil {
+		msg := err.Error()
+		s.baseErr.Store(&msg)
+	}
 	s.fetchErrors[kind]++
 	f.failures++
 	var retryAfter time.Duration

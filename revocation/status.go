@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -29,6 +30,15 @@ type SourceStatus struct {
 	Number     string    `json:"crlNumber,omitempty"` // decimal CRL number of the base; "" if none
 	FromCache  bool      `json:"fromCache,omitempty"` // the base in force was loaded from CacheDir
 	Stale      bool      `json:"stale"`               // the base (or the required delta) is past nextUpdate
+	// Scope is what the base CRL's issuingDistributionPoint limits it to,
+	// "" when it covers every certificate of the CA.
+	Scope string `json:"scope,omitempty"`
+	// SignerSKI is the hex SKI of the CA certificate whose key signed the
+	// base CRL, when it is not this source's own key (key rollover, a
+	// separate CRL-signing key).
+	SignerSKI string `json:"signerSki,omitempty"`
+	// Certificates counts the configured certificates with this SKI.
+	Certificates int `json:"certificates"`
 
 	DeltaEntries    int       `json:"deltaEntries,omitempty"`
 	DeltaThisUpdate time.Time `json:"deltaThisUpdate,omitzero"`
@@ -64,8 +74,15 @@ func (c *Checker) Status() []SourceStatus {
 			FetchErrors: maps.Clone(s.fetchErrors),
 			Stale:       v.hasURL && !v.exempt && v.readiness(now) != nil,
 		}
+		st.Certificates = len(s.certs)
 		if b := v.base; b != nil {
 			st.Entries, st.ThisUpdate, st.NextUpdate, st.Number = b.entries, b.thisUpdate, b.nextUpdate, numberString(b.number)
+			if b.scope != nil {
+				st.Scope = b.scope.String()
+			}
+			if string(b.signerSKI) != s.key {
+				st.SignerSKI = hex.EncodeToString(b.signerSKI)
+			}
 		}
 		if d := v.delta; d != nil {
 			st.DeltaEntries, st.DeltaThisUpdate, st.DeltaNextUpdate, st.DeltaNumber = d.entries, d.thisUpdate, d.nextUpdate, numberString(d.number)

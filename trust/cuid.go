@@ -3,7 +3,8 @@ package trust
 import (
 	"encoding/hex"
 	"strings"
-	"unicode"
+
+	"github.com/certgate/certgate/trust/pathval"
 )
 
 // This file compares certificateUserIds (Active Directory's
@@ -13,9 +14,9 @@ import (
 // CN=Contoso CA"), the reverse of RFC 4514; "<SR>" serials in reversed
 // byte order; and letter case freely. Names are compared after a
 // normalisation in the spirit of RFC 5280 §7.1 (attribute types by name or
-// OID, values unescaped, case-folded, insignificant spaces removed).
-// NOTE for the integrator: trust/pathval (path validation) is growing the
-// full §7.1 comparison; normDN here should become a call to it.
+// OID, values unescaped and prepared by pathval.PrepareString, the §7.1
+// preparation path validation compares names with). The names come as
+// text here, not DER, hence this parser.
 
 // Weak reports whether a binding is a weak certificate mapping in the sense
 // of Microsoft's 2022 certificate-mapping hardening (KB5014754): a
@@ -107,8 +108,8 @@ var dnTypeNames = map[string]string{
 
 // normDN splits an RFC 4514 DN (either order) into normalised RDNs:
 // "type=value" with the type in one spelling and the value unescaped,
-// case-folded and with runs of spaces made one (RFC 4518 insignificant
-// space handling); the parts of a multi-valued RDN sorted and joined with
+// prepared as path validation compares names (RFC 5280 §7.1:
+// pathval.PrepareString); the parts of a multi-valued RDN sorted and joined with
 // "+". Hex-encoded values ("#04...") are kept as upper-case hex.
 func normDN(s string) ([]string, bool) {
 	var rdns []string
@@ -183,7 +184,7 @@ func normValue(v string) string {
 	if strings.HasPrefix(v, "#") {
 		v = asciiUpper(v)
 	} else {
-		v = strings.Join(strings.FieldsFunc(strings.ToLower(v), unicode.IsSpace), " ")
+		v = pathval.PrepareString(v) // the comparison path validation uses
 	}
 	if !strings.ContainsAny(v, ",+\\;\"<>=") {
 		return v

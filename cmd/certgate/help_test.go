@@ -77,7 +77,7 @@ func TestCARefusalQuotesNoLinesOfAnUnwrittenFile(t *testing.T) {
 	before, _ := os.ReadFile(cfg)
 	code, _, errs := runCLI(t, "ca", "remove", "--config", cfg, strings.ToLower(testSKI(e.root)))
 	if code != 2 || !strings.Contains(errs, "is unchanged); after it the config would not load") ||
-		!strings.Contains(errs, "\ntrustedCertificateAuthorities[0].trustedCertificate: intermediate") || strings.Contains(errs, cfg+":") {
+		!strings.Contains(errs, "\ntrustedCertificateAuthorities: needs at least one CA with authorityType: root") || strings.Contains(errs, cfg+":") {
 		t.Fatalf("exit %d %q", code, errs)
 	}
 	if after, _ := os.ReadFile(cfg); string(after) != string(before) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/certgate/certgate/config"
 	"github.com/certgate/certgate/proxy"
+	"github.com/certgate/certgate/proxy/assertion"
 	"github.com/certgate/certgate/revocation"
 	"github.com/certgate/certgate/trust"
 	"github.com/prometheus/client_golang/prometheus"
@@ -193,7 +194,7 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 	}
 	inst.current = b
 	inst.rev.SetSources(b.sources)
-	inst.reg.MustRegister(newRevocationCollector(inst.rev), newOpsCollector(inst))
+	inst.reg.MustRegister(newRevocationCollector(inst.rev), newOpsCollector(inst), newAssertionCollector(inst))
 	// Fetch every CRL once before taking traffic, as nginx reads its CRL
 	// files at start; a CRL server that is down delays the start by at most
 	// the fetch timeout, and the cache dir and onUnavailable decide the rest.
@@ -268,6 +269,7 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 		Status:      inst.status,
 		StatusPage:  inst.statusPage(),
 		RefreshCRLs: inst.rev.RefreshNow,
+		JWKS:        func() *assertion.KeySet { return inst.srv.Policy().JWKS },
 	})
 	inst.hashes = inst.watchedHashes(cfg)
 
@@ -408,6 +410,16 @@ func watchedFiles(cfg *config.Config, path string) []string {
 	}
 	if f := cfg.ServerTLS.SessionTicketKeyFile; f != "" {
 		files = append(files, cfg.Path(f))
+	}
+	for _, r := range cfg.Routes {
+		if r.BackendClientCert != "" {
+			files = append(files, cfg.Path(r.BackendClientCert), cfg.Path(r.BackendClientKey))
+		}
+		if a := r.Assertion; a != nil {
+			for _, k := range a.Keys {
+				files = append(files, cfg.Path(k))
+			}
+		}
 	}
 	return files
 }

@@ -72,7 +72,7 @@ func newStatusView(doc statusDoc) statusView {
 	for _, ca := range doc.CAs {
 		row := caRow{caInfo: ca, Left: until(now, ca.NotAfter), Class: "ok"}
 		switch d := ca.NotAfter.Sub(now); {
-		case d <= 0:
+		case !ca.Usable, d <= 0:
 			row.Class = "bad"
 		case d < 30*24*time.Hour:
 			row.Class = "warn"
@@ -227,7 +227,7 @@ footer{padding:0 24px 16px;color:#6b7280;font-size:12px}
 <section id="cas"><h2>Trusted certificate authorities</h2>
 <table><tr><th>Type</th><th>Subject</th><th>SKI</th><th>Not after</th><th>CRL</th></tr>
 {{range .CARows}}<tr class="ca" data-ski="{{.SKI}}"><td>{{.Type}}</td><td>{{.Subject}}</td><td><code>{{.SKI}}</code></td>
-<td class="{{.Class}}">{{ts .NotAfter}}<br>{{.Left}}</td>
+<td class="{{.Class}}">{{ts .NotAfter}}<br>{{.Left}}{{if not .Usable}}<br><strong>unusable:</strong> {{.Defect}}{{end}}</td>
 <td>{{if .CRL}}<code>{{.CRL}}</code>{{if .DeltaCRL}}<br>delta <code>{{.DeltaCRL}}</code>{{end}}{{else if .Exempt}}<span class="exempt">exempt from CRL checks</span>{{end}}</td></tr>
 {{end}}</table>
 </section>
@@ -261,6 +261,13 @@ footer{padding:0 24px 16px;color:#6b7280;font-size:12px}
 {{range .Routes}}<tr><td>{{.name}}</td><td>{{.kind}}</td><td>{{.host}}</td><td><code>{{.pathPrefix}}</code></td><td><code>{{.backend}}</code></td></tr>
 {{end}}</table>
 </section>
+{{if .AssertionKeys}}
+<section id="assertion-keys"><h2>Assertion keys</h2>
+<table><tr><th>Key id (kid)</th><th>Role</th><th>Alg</th><th>Age</th><th>Routes</th><th>File</th></tr>
+{{range .AssertionKeys}}<tr class="assertion-key {{.Role}}" data-kid="{{.KID}}"><td><code>{{.KID}}</code></td><td>{{.Role}}</td><td>{{.Alg}}</td><td>{{.Age}}<br>{{ts .Modified}}</td><td>{{range $i, $r := .Routes}}{{if $i}}, {{end}}{{$r}}{{end}}</td><td><code>{{.File}}</code></td></tr>
+{{end}}</table>
+<p>Published at <a href="/.well-known/jwks.json">/.well-known/jwks.json</a>.</p>
+</section>{{end}}
 </main>
 <footer>config {{.Config}} · <a href="/status.json">status.json</a> · <a href="/metrics">metrics</a> · refreshes every 30 s</footer>
 </body>

@@ -21,6 +21,7 @@ type validateResult struct {
 	Config     string         `json:"config"`
 	OK         bool           `json:"ok"`
 	Errors     []string       `json:"errors,omitempty"`
+	Warnings   []string       `json:"warnings,omitempty"` // CAs that load but are unusable now
 	TrustedCAs int            `json:"trustedCAs"`
 	Routes     int            `json:"routes"`
 	Revocation []caRevocation `json:"revocation"`
@@ -79,7 +80,14 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return &exitError{code: 2, err: err}
 		}
 	}
-	res := validateResult{Config: path, TrustedCAs: len(cfg.CAs), Routes: len(cfg.Routes)}
+	var warnings []string
+	for i, st := range b.store.CAStatus(time.Now()) {
+		if !st.Usable {
+			warnings = append(warnings, fmt.Sprintf("%s: trustedCertificateAuthorities[%d] (%s) is unusable now, chains that need it are refused: %s",
+				path, i, cfg.CAs[i].TrustedCertificate, st.Defect))
+		}
+	}
+	res := validateResult{Config: path, TrustedCAs: len(cfg.CAs), Routes: len(cfg.Routes), Warnings: warnings}
 	var errs []error
 	res.Revocation, errs = checkCRLs(ctx, cfg, b.sources, *fetch)
 	for _, e := range errs {
@@ -91,6 +99,9 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		enc.SetIndent("", "  ")
 		enc.Encode(res)
 	} else {
+		for _, w := range res.Warnings {
+			fmt.Fprintln(stderr, "certgate: warning: "+w)
+		}
 		for _, r := range res.Revocation {
 			fmt.Fprintln(stdout, r.line())
 		}
