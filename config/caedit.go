@@ -76,7 +76,7 @@ func caInfo(i int, ca CA) CAInfo {
 		Index:     i,
 		Type:      ca.AuthorityType,
 		Subject:   SubjectString(ca.Certificate),
-		SKI:       FormatSKI(ca.Certificate.SubjectKeyId),
+		SKI:       FormatSKI(KeyID(ca.Certificate)),
 		CRL:       ca.CRL,
 		DeltaCRL:  ca.DeltaCRL,
 		CRLExempt: ca.CRLExempt,
@@ -103,9 +103,6 @@ func AddCA(path string, typ string, certFile string, crl, deltaCRL string, exemp
 	if !cert.IsCA || !cert.BasicConstraintsValid {
 		return CAInfo{}, fmt.Errorf("%s is not a CA certificate (%s, basic constraints CA=false)", certFile, SubjectString(cert))
 	}
-	if len(cert.SubjectKeyId) == 0 {
-		return CAInfo{}, fmt.Errorf("%s has no subject key identifier extension", certFile)
-	}
 	d, err := readDoc(path)
 	if err != nil {
 		return CAInfo{}, err
@@ -114,8 +111,8 @@ func AddCA(path string, typ string, certFile string, crl, deltaCRL string, exemp
 	if err != nil {
 		return CAInfo{}, err
 	}
-	ski := FormatSKI(cert.SubjectKeyId)
-	if i := findCA(c, cert.SubjectKeyId); i >= 0 {
+	ski := FormatSKI(KeyID(cert))
+	if i := findCA(c, KeyID(cert)); i >= 0 {
 		return CAInfo{}, c.Errorf(caPath(i), "a CA with SKI %s is already configured", ski)
 	}
 
@@ -137,7 +134,7 @@ func AddCA(path string, typ string, certFile string, crl, deltaCRL string, exemp
 	}
 	var info CAInfo
 	err = d.commit(edits, func(nc *Config) error {
-		i := findCA(nc, cert.SubjectKeyId)
+		i := findCA(nc, KeyID(cert))
 		if i < 0 || len(nc.CAs) != len(c.CAs)+1 {
 			return errors.New("internal error: the added CA is not in the result")
 		}
@@ -258,7 +255,7 @@ func findCA(c *Config, ski []byte) int {
 			cert, _ = ParseCertificateFile(c.Path(ca.TrustedCertificate))
 		}
 		if cert != nil {
-			if bytes.Equal(cert.SubjectKeyId, ski) {
+			if bytes.Equal(KeyID(cert), ski) {
 				return i
 			}
 			continue
@@ -716,12 +713,35 @@ func (d *doc) commit(edits []edit, check func(*Config) error) error {
 	}
 	c, err := Parse(out, d.name, d.dir)
 	if err != nil {
-		return fmt.Errorf("refusing the change, the resulting config would not load:\n%w", err)
+		return fmt.Errorf("refusing the change (%s is unchanged); after it the config would not load:\n%w", d.name, withoutLines(err))
 	}
 	if err := check(c); err != nil {
 		return err
 	}
 	return writeAtomic(d.real, out, d.data)
+}
+
+// withoutLines drops file and line from the errors of an edited config
+// that was never written: they would point into the file on disk, where
+// those lines hold something else. The key paths say where, as edited.
+func withoutLines(err error) error {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		var ce *Error
+		if errors.As(e, &ce) {
+			cp := *ce
+			cp.File, cp.Line = "", 0
+			e = &cp
+		}
+		out[i] = e
+	}
+	return errors.Join(out...)
 }
 
 func (d *doc) apply(edits []edit) ([]byte, error) {

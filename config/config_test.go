@@ -66,6 +66,10 @@ func TestFullConfig(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(p.dir, "ca", "issuing.cer"), p.inter.Cert.Raw)
 	writeCert(t, filepath.Join(p.dir, "ca", "owa-backend.pem"), p.otherRoot.Cert)
+	// Parse only checks that these exist; cmd/certgate's build reads them.
+	for _, f := range []string{"tls/certgate-client.pem", "tls/certgate-client-key.pem", "keys/assertion-2026-12.pem", "keys/assertion-2026-06.pem"} {
+		writeFile(t, filepath.Join(p.dir, f), []byte("placeholder"))
+	}
 	text := mustReplace(t, string(full), "5F3A2B1C0D9E8F7A6B5C4D3E2F1A0B9C8D7E6F50", p.rootSKI)
 	c, err := config.Parse([]byte(text), "full.yaml", p.dir)
 	if err != nil {
@@ -88,6 +92,8 @@ func TestFullConfig(t *testing.T) {
 		"maxHeaderBytes":         c.Limits.MaxHeaderBytes == 64<<10,
 		"h2MaxConcurrentStreams": c.Limits.H2MaxConcurrentStreams == 250,
 		"pollInterval":           c.Reload.PollInterval.Duration == 2*time.Second,
+		"backendClientCert":      c.Routes[1].BackendClientKey == "tls/certgate-client-key.pem",
+		"assertion":              c.Routes[1].Assertion != nil && len(c.Routes[1].Assertion.Keys) == 2 && c.Routes[1].Assertion.Reuse.Duration == 5*time.Second,
 	}
 	for name, ok := range want {
 		if ok != true {
@@ -148,7 +154,7 @@ func TestDefaults(t *testing.T) {
 		{"admin.listen", c.Admin.Listen, "127.0.0.1:9090"},
 		{"serverTLS.minVersion", c.ServerTLS.MinVersion, "1.2"},
 		{"serverTLS.storage", c.ServerTLS.Storage, filepath.Join(".certgate", "certmagic")},
-		{"clientAuth.rejectWith", c.ClientAuth.RejectWith, config.RejectHandshake},
+		{"clientAuth.rejectWith", c.ClientAuth.RejectWith, config.RejectHTTP},
 		{"revocation.onUnavailable", c.Revocation.OnUnavailable, config.Deny},
 		{"revocation.maxCRLSize", c.Revocation.MaxCRLSize, config.Size(64 << 20)},
 		{"revocation.ocsp", c.Revocation.OCSP, config.OCSPOff},
@@ -180,6 +186,30 @@ func TestDefaults(t *testing.T) {
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {
 			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestAssertionDefaults(t *testing.T) {
+	p := newPKI(t)
+	writeFile(t, filepath.Join(p.dir, "keys", "a.pem"), []byte("placeholder"))
+	for _, tc := range []struct {
+		yaml             string
+		lifetime, reuse  time.Duration
+		issuer, audience string
+	}{
+		{"{keys: [keys/a.pem]}", 60 * time.Second, 5 * time.Second, "certgate", "http://127.0.0.1:8081"},
+		{"{keys: [keys/a.pem], lifetime: 4s}", 4 * time.Second, 2 * time.Second, "certgate", "http://127.0.0.1:8081"},
+		{"{keys: [keys/a.pem], reuse: 0s, issuer: me, audience: app}", 60 * time.Second, 0, "me", "app"},
+	} {
+		text := mustReplace(t, p.baseConfig(), "    backend: http://127.0.0.1:8081\n", "    backend: http://127.0.0.1:8081\n    assertion: "+tc.yaml+"\n")
+		c, err := config.Parse([]byte(text), "certgate.yaml", p.dir)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.yaml, err)
+		}
+		a := c.Routes[1].Assertion
+		if a.Lifetime.Duration != tc.lifetime || a.Reuse.Duration != tc.reuse || a.Issuer != tc.issuer || a.Audience != tc.audience || a.Header != "X-Certgate-Assertion" {
+			t.Errorf("%s: got %+v", tc.yaml, *a)
 		}
 	}
 }
@@ -340,8 +370,6 @@ func TestErrors(t *testing.T) {
 			`trustedCertificateAuthorities[1].authorityType: is required (root or intermediate)`},
 		{"bad authorityType", mustReplace(t, base, "authorityType: intermediate", "authorityType: anchor"), "anchor",
 			`trustedCertificateAuthorities[1].authorityType: "anchor" is not allowed, want one of root, intermediate`},
-		{"non-CA cert", mustReplace(t, base, "ca/root.cer", "ca/leaf.pem"), "leaf.pem",
-			`trustedCertificateAuthorities[0].trustedCertificate: ca/leaf.pem is not a CA certificate (CN=alice, basic constraints CA=false)`},
 		{"garbage cert file", mustReplace(t, base, "ca/root.cer", "ca/garbage.cer"), "garbage",
 			`trustedCertificateAuthorities[0].trustedCertificate: ` + filepath.Join(p.dir, "ca/garbage.cer") + `: neither a PEM nor a DER certificate`},
 		{"private key as cert", mustReplace(t, base, "ca/root.cer", "ca/key.pem"), "ca/key.pem",
@@ -352,16 +380,30 @@ func TestErrors(t *testing.T) {
 			`trustedCertificateAuthorities[0].trustedCertificate: open ` + filepath.Join(p.dir, "ca/missing.cer") + `: no such file or directory`},
 		{"missing server key", mustReplace(t, base, "tls/server-key.pem", "tls/nope.pem"), "nope",
 			`serverTLS.keyFile: stat ` + filepath.Join(p.dir, "tls/nope.pem") + `: no such file or directory`},
-		{"duplicate SKI", mustReplace(t, base, "  - authorityType: intermediate\n", "  - authorityType: root\n    trustedCertificate: \"ca/root.cer\"\n    crlExempt: true\n  - authorityType: intermediate\n"),
-			`"ca/root.cer"`, `trustedCertificateAuthorities[1].trustedCertificate: has the same SKI ` + p.rootSKI + ` as trustedCertificateAuthorities[0]`},
-		{"intermediate from elsewhere", mustReplace(t, base, "ca/root.cer", "ca/other.pem"), "ca/issuing.pem",
-			`trustedCertificateAuthorities[1].trustedCertificate: intermediate "CN=Example Issuing CA" is not signed by any configured CA`},
 		{"duplicate route names", mustReplace(t, base, "name: web", "name: 'eas'"), "'eas'",
 			`routes[1].name: "eas" is already the name of routes[0]`},
 		{"bad backend scheme", mustReplace(t, base, "http://127.0.0.1:8081", "ftp://127.0.0.1:8081"), "ftp://",
 			`routes[1].backend: "ftp://127.0.0.1:8081": want http://, https:// or unix:/path`},
 		{"backendCA on http", mustReplace(t, base, "    backend: http://127.0.0.1:8081\n", "    backend: http://127.0.0.1:8081\n    backendCA: ca/other.pem\n"), "backendCA",
 			`routes[1].backendCA: is only for https:// backends`},
+		{"backendClientCert on http", mustReplace(t, base, "    backend: http://127.0.0.1:8081\n", "    backend: http://127.0.0.1:8081\n    backendClientCert: ca/key.pem\n    backendClientKey: ca/key.pem\n"), "backendClientCert",
+			`routes[1].backendClientCert: is only for https:// backends`},
+		{"backendClientCert without key", mustReplace(t, base, "    backend: http://127.0.0.1:8081\n", "    backend: https://127.0.0.1:8081\n    backendClientCert: ca/key.pem\n"), "name: web",
+			`routes[1].backendClientKey: is required with backendClientCert`},
+		{"backendClientKey missing file", mustReplace(t, base, "    backend: http://127.0.0.1:8081\n", "    backend: https://127.0.0.1:8081\n    backendClientCert: ca/key.pem\n    backendClientKey: tls/nope-key.pem\n"), "nope-key",
+			`routes[1].backendClientKey: stat ` + filepath.Join(p.dir, "tls/nope-key.pem") + `: no such file or directory`},
+		{"assertion key missing", mustReplace(t, base, "    backend: http://127.0.0.1:8081\n", "    backend: http://127.0.0.1:8081\n    assertion:\n      keys: [ca/key.pem, keys/gone.pem]\n"), "keys:",
+			`routes[1].assertion.keys[1]: stat ` + filepath.Join(p.dir, "keys/gone.pem") + `: no such file or directory`},
+		{"assertion without keys", mustReplace(t, base, "    backend: http://127.0.0.1:8081\n", "    backend: http://127.0.0.1:8081\n    assertion: {issuer: me}\n"), "assertion:",
+			`routes[1].assertion.keys: needs at least one key file`},
+		{"assertion header is the identity header", mustReplace(t, base, "    backend: http://127.0.0.1:8081\n", "    backend: http://127.0.0.1:8081\n    assertion: {keys: [ca/key.pem], header: x-remote-user}\n"), "assertion:",
+			`routes[1].assertion.header: "x-remote-user" is the identity header`},
+		{"assertion header underscore", mustReplace(t, base, "    backend: http://127.0.0.1:8081\n", "    backend: http://127.0.0.1:8081\n    assertion: {keys: [ca/key.pem], header: X_Assertion}\n"), "assertion:",
+			`routes[1].assertion.header: "X_Assertion" contains an underscore`},
+		{"assertion reuse too long", mustReplace(t, base, "    backend: http://127.0.0.1:8081\n", "    backend: http://127.0.0.1:8081\n    assertion: {keys: [ca/key.pem], lifetime: 30s, reuse: 30s}\n"), "assertion:",
+			`routes[1].assertion.reuse: 30s must be shorter than lifetime 30s`},
+		{"jwks proxyPath", base + "jwks: {proxyPath: jwks.json}\n", "jwks",
+			`jwks.proxyPath: "jwks.json" must be a path starting with /`},
 		{"same host and path", mustReplace(t, base, "    backend: http://127.0.0.1:8081\n", "    backend: http://127.0.0.1:8081\n    pathPrefix: /microsoft-server-activesync\n"), "/microsoft",
 			`routes[1].pathPrefix: routes[0] already serves host "" path "/Microsoft-Server-ActiveSync"`},
 		{"pathPrefix without slash", mustReplace(t, base, "pathPrefix: /Microsoft", "pathPrefix: Microsoft"), "pathPrefix",
@@ -431,6 +473,27 @@ func TestErrors(t *testing.T) {
 
 // TestErrorsAreAllReported: every problem of a file is reported at once,
 // in line order, each as an *config.Error.
+// A configured CA that is broken is a runtime fact the trust store reports,
+// not a config error: these load.
+func TestBrokenCAsLoad(t *testing.T) {
+	p := newPKI(t)
+	leaf := p.inter.Leaf(t, "alice", testpki.UPN("alice@contoso.com"))
+	writeCert(t, filepath.Join(p.dir, "ca", "leaf.pem"), leaf.Cert)
+	base := p.baseConfig()
+	for name, text := range map[string]string{
+		"non-CA cert": mustReplace(t, base, "ca/root.cer", "ca/leaf.pem"),
+		"same SKI twice (a renewed or cross-signed CA)": mustReplace(t, base, "  - authorityType: intermediate\n",
+			"  - authorityType: root\n    trustedCertificate: \"ca/root.cer\"\n    crlExempt: true\n  - authorityType: intermediate\n"),
+		"intermediate from elsewhere": mustReplace(t, base, "ca/root.cer", "ca/other.pem"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := config.Parse([]byte(text), "certgate.yaml", p.dir); err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+		})
+	}
+}
+
 func TestErrorsAreAllReported(t *testing.T) {
 	p := newPKI(t)
 	text := p.baseConfig() + "logging: {format: xml}\nlimits: {maxSANs: 0}\n"
@@ -460,7 +523,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"two documents", "listen: \":1\"\n---\nlisten: \":2\"\n", "x.yaml:2: a second YAML document starts here"},
 		{"not a mapping", "- a\n- b\n", "x.yaml:1: the file must be a mapping of keys to values, not a list"},
 		{"syntax", "listen: \":1\"\n  bad: [\n", "x.yaml:"},
-		{"tab indentation", "serverTLS:\n\tcertFile: x\n", "x.yaml:2: found character that cannot start any token"},
+		{"tab indentation", "serverTLS:\n\tcertFile: x\n", "x.yaml:2: indented with a tab: YAML indents with spaces only"},
+		{"tab after spaces", "listen: \":1\"\nserverTLS:\n  certFile: x\n \tkeyFile: y\n", "x.yaml:4: indented with a tab: YAML indents with spaces only"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,6 +13,10 @@ const (
 	DefaultHeader      = "X-Remote-User"
 	DefaultLDAPFilter  = "(&(objectClass=user)({attribute}={value}))"
 	DefaultMaxCRLSize  = 64 << 20
+	// DefaultAssertionHeader carries a route's signed identity assertion.
+	DefaultAssertionHeader = "X-Certgate-Assertion"
+	// DefaultAssertionIssuer is the iss claim when a route names none.
+	DefaultAssertionIssuer = "certgate"
 )
 
 // DefaultBindings are the bindings used when the file names none: the UPN
@@ -47,7 +51,7 @@ func applyDefaults(c *Config) {
 		d.str(&a.Storage, "serverTLS.acme.storage", c.ServerTLS.Storage)
 	}
 
-	d.str((*string)(&c.ClientAuth.RejectWith), "clientAuth.rejectWith", string(RejectHandshake))
+	d.str((*string)(&c.ClientAuth.RejectWith), "clientAuth.rejectWith", string(RejectHTTP))
 
 	r := &c.Revocation
 	d.str((*string)(&r.OnUnavailable), "revocation.onUnavailable", string(Deny))
@@ -78,6 +82,17 @@ func applyDefaults(c *Config) {
 			timeout = 3600 * time.Second
 		}
 		d.dur(&rt.Timeout, p+".timeout", timeout)
+		if a := rt.Assertion; a != nil {
+			d.str(&a.Issuer, p+".assertion.issuer", DefaultAssertionIssuer)
+			d.str(&a.Audience, p+".assertion.audience", rt.Backend)
+			d.str(&a.Header, p+".assertion.header", DefaultAssertionHeader)
+			d.dur(&a.Lifetime, p+".assertion.lifetime", 60*time.Second)
+			// One signature serves a connection's requests for 5 s (at most
+			// half the lifetime, so a short lifetime alone is valid): a
+			// signature costs several times what proxying a keep-alive
+			// request does (BENCHMARKS.md).
+			d.dur(&a.Reuse, p+".assertion.reuse", min(5*time.Second, a.Lifetime.Duration/2))
+		}
 	}
 
 	d.str((*string)(&c.Logging.Format), "logging.format", string(LogJSON))

@@ -51,7 +51,15 @@ func (c *Config) loadFiles() ([]*Error, map[int]bool) {
 		}
 	}
 	for i, r := range c.Routes {
-		check("routes["+strconv.Itoa(i)+"].backendCA", r.BackendCA)
+		p := "routes[" + strconv.Itoa(i) + "]"
+		check(p+".backendCA", r.BackendCA)
+		check(p+".backendClientCert", r.BackendClientCert)
+		check(p+".backendClientKey", r.BackendClientKey)
+		if a := r.Assertion; a != nil {
+			for j, k := range a.Keys {
+				check(p+".assertion.keys["+strconv.Itoa(j)+"]", k)
+			}
+		}
 	}
 	return errs, failed
 }

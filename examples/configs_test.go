@@ -6,6 +6,7 @@ package examples_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,6 +40,20 @@ func TestExampleConfigsLoad(t *testing.T) {
 			}
 			if c.Identity.ForwardClientCert != "rfc9440" || c.ClientAuth.RejectWith != "http" {
 				t.Errorf("identity %+v, clientAuth %+v", c.Identity, c.ClientAuth)
+			}
+		}},
+		{"sogo", func(t *testing.T, c *config.Config) {
+			if c.Identity.Header != "x-webobjects-remote-user" || len(c.Routes) != 3 {
+				t.Fatalf("header %q, %d routes", c.Identity.Header, len(c.Routes))
+			}
+			for _, r := range c.Routes {
+				sogod := strings.HasPrefix(r.Backend, "http://127.0.0.1:20000")
+				if sogod != (r.BackendKeepAlive != nil && !*r.BackendKeepAlive) {
+					t.Errorf("route %s: every route to sogod, and only those, needs backendKeepAlive: false", r.Name)
+				}
+			}
+			if eas := c.Routes[0]; eas.Kind != config.KindEAS || eas.Backend != "http://127.0.0.1:20000/SOGo" {
+				t.Errorf("eas route %+v", eas)
 			}
 		}},
 		{"quickstart", func(t *testing.T, c *config.Config) {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/certgate/certgate/proxy/assertion"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -37,6 +38,9 @@ type AdminOptions struct {
 	// Token, when not empty, is the bearer token /status, /status.json and
 	// every state-changing request require.
 	Token string
+	// JWKS returns the public assertion keys in force, served at
+	// /.well-known/jwks.json (nil: not served).
+	JWKS func() *assertion.KeySet
 }
 
 // Admin is the plain-HTTP operator endpoint. It is meant for loopback or a
@@ -177,6 +181,9 @@ func (a *Admin) mux() *http.ServeMux {
 			enc.SetIndent("", "  ")
 			enc.Encode(a.opts.Status())
 		})
+	}
+	if a.opts.JWKS != nil {
+		mux.Handle("GET /.well-known/jwks.json", JWKSHandler(a.opts.JWKS))
 	}
 	if a.opts.StatusPage != nil {
 		mux.Handle("GET /status", a.opts.StatusPage)

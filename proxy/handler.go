@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/certfmt"
 	"github.com/certgate/certgate/proxy/clientcert"
 	"github.com/certgate/certgate/proxy/eas"
 	"github.com/certgate/certgate/trust"
@@ -22,9 +23,10 @@ type requestKey struct{}
 
 // requestState carries the decision and route from serveHTTP to Rewrite.
 type requestState struct {
-	policy   *Policy
-	route    *Route
-	decision *Decision
+	policy    *Policy
+	route     *Route
+	decision  *Decision
+	assertion string // signed for this request; "" when the route signs none
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -41,13 +43,17 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.metrics.decision(ReasonMisdirected)
 		s.log.Info("decision", "reason", ReasonMisdirected, "sni", sni, "host", host, "remote", r.RemoteAddr)
 		s.rejected(Rejection{Reason: ReasonMisdirected, Remote: r.RemoteAddr})
-		http.Error(w, ReasonMisdirected+": the Host header does not match the TLS server name", http.StatusMisdirectedRequest)
+		writeRefusal(w, ReasonMisdirected)
+		return
+	}
+	if p.JWKSPath != "" && r.URL.Path == p.JWKSPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		// Public keys: served to any client that passed the handshake.
+		serveJWKS(w, p.JWKS)
 		return
 	}
 	d := s.decideConn(p, ci, r.TLS.PeerCertificates, r.RemoteAddr)
 	if !d.OK() {
-		w.Header().Set("Connection", "close")
-		http.Error(w, "forbidden: "+d.Reason, http.StatusForbidden)
+		writeRefusal(w, d.Reason)
 		return
 	}
 	if chunkedHTTP1(r) {
@@ -118,7 +124,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			s.log.Info("decision", "reason", ReasonEASUserMismatch, "user", d.Identity.User.UserPrincipalName,
 				"route", rt.Name, "remote", r.RemoteAddr, "error", err.Error())
 			s.rejected(Rejection{Reason: ReasonEASUserMismatch, User: d.Identity.User.UserPrincipalName, Route: rt.Name, Remote: r.RemoteAddr})
-			http.Error(w, "forbidden: "+ReasonEASUserMismatch, http.StatusForbidden)
+			writeRefusal(w, ReasonEASUserMismatch)
 			return
 		}
 		cmd = q.Cmd
@@ -126,7 +132,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			w = eas.NewHeaderCaseWriter(w)
 		}
 	}
-	rs := &requestState{policy: p, route: rt, decision: d}
+	var tok string
+	if rt.Assertion != nil {
+		var err error
+		if tok, err = s.assertionFor(ci, rt, d); err != nil {
+			// Fail closed: a backend that relies on the assertion must
+			// never get the request without one.
+			s.log.Error("assertion signing failed; request refused", "route", rt.Name, "error", err)
+			http.Error(w, "internal error: the identity assertion could not be signed", http.StatusInternalServerError)
+			return
+		}
+	}
+	rs := &requestState{policy: p, route: rt, decision: d, assertion: tok}
 	ctx := context.WithValue(r.Context(), requestKey{}, rs)
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
@@ -193,10 +210,20 @@ func (s *Server) newReverseProxy(rt *Route) *httputil.ReverseProxy {
 		// and SSE stream; flushing known-length bodies at every write cost
 		// a TLS record, a syscall and a timer per response (25% of the
 		// keep-alive CPU in the profile in BENCHMARKS.md).
-		FlushInterval:  0,
-		BufferPool:     copyBuffers,
-		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		ModifyResponse: checkSwitch,
+		FlushInterval: 0,
+		BufferPool:    copyBuffers,
+		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ModifyResponse: func(resp *http.Response) error {
+			// A 101 the request did not ask for as WebSocket is refused
+			// before anything else looks at it.
+			if err := checkSwitch(resp); err != nil {
+				return err
+			}
+			// X-Forwarded-Host is the client's Host: SetXForwarded put it
+			// there after the client's own copy was stripped.
+			rewriteLocation(resp.Header, rt.target, resp.Request.Header.Get("X-Forwarded-Host"))
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			code, why := errorStatus(err)
 			if errors.Is(err, errUnaskedSwitch) {
@@ -229,6 +256,9 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetXForwarded()
 	d := rs.decision
 	pr.Out.Header[rs.policy.IdentityHeader] = []string{d.Identity.User.UserPrincipalName}
+	if rs.assertion != "" {
+		pr.Out.Header.Set(rt.Assertion.Header(), rs.assertion)
+	}
 	switch rs.policy.ForwardClientCert {
 	case "rfc9440":
 		cert, chain := clientcert.RFC9440(d.Chain)
@@ -253,9 +283,9 @@ func (s *Server) logDecision(d *Decision, sni, route, remote string) {
 	attrs = append(attrs, slog.String("reason", d.Reason))
 	if len(d.Chain) > 0 {
 		leaf := d.Chain[0]
-		attrs = append(attrs, slog.String("subject", leaf.Subject.String()), slog.String("serial", leaf.SerialNumber.Text(16)))
+		attrs = append(attrs, slog.String("subject", certfmt.Subject(leaf)), slog.String("serial", leaf.SerialNumber.Text(16)))
 		if len(d.Chain) > 1 {
-			attrs = append(attrs, slog.String("issuer_ski", hexString(issuerKey(d.Chain[1]))))
+			attrs = append(attrs, slog.String("issuer_ski", certfmt.SKI(issuerKey(d.Chain[1]))))
 		}
 	}
 	if u := d.Identity.User.UserPrincipalName; u != "" {
@@ -274,15 +304,6 @@ func (s *Server) logDecision(d *Decision, sni, route, remote string) {
 		attrs = append(attrs, slog.String("error", d.Err.Error()))
 	}
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "decision", attrs...)
-}
-
-func hexString(b []byte) string {
-	const digits = "0123456789ABCDEF"
-	out := make([]byte, 2*len(b))
-	for i, c := range b {
-		out[2*i], out[2*i+1] = digits[c>>4], digits[c&15]
-	}
-	return string(out)
 }
 
 func hostOnly(hostport string) string {

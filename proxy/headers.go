@@ -9,6 +9,7 @@ import "net/http"
 // (CVE-2025-64484).
 var reservedHeaders = []string{
 	"x-remote-user",
+	"x-certgate-assertion",
 	"client-cert",
 	"client-cert-chain",
 	"x-forwarded-client-cert",

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/certgate/certgate/proxy/assertion"
 )
 
 // Route kinds.
@@ -40,6 +42,14 @@ type RouteConfig struct {
 	// DisableWebSocket refuses WebSocket upgrades on a web route (they are
 	// allowed by default there). EAS routes never switch protocols.
 	DisableWebSocket bool
+	// Assertion, when set, signs an identity assertion for every request;
+	// a request it cannot sign one for is refused with 500.
+	Assertion *assertion.Signer
+	// NoKeepAlive opens a new backend connection for every request
+	// (Apache's proxy-nokeepalive): some backends close each connection
+	// after one response without a "Connection: close", and a request
+	// sent on it in that moment fails with EOF.
+	NoKeepAlive bool
 }
 
 // Route is a prepared RouteConfig with its pooled backend transport.
@@ -84,6 +94,7 @@ func NewRoute(rc RouteConfig) (*Route, error) {
 		ResponseHeaderTimeout: rc.Timeout,
 		// Transparent gzip would change bodies the client signed up for.
 		DisableCompression: true,
+		DisableKeepAlives:  rc.NoKeepAlive,
 	}
 	switch {
 	case strings.HasPrefix(rc.Backend, "unix:"):

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/certgate/certgate/proxy/assertion"
 )
 
 // Policy is everything the data plane needs to decide and route, built by
@@ -38,6 +40,10 @@ type Policy struct {
 	// the certificate value itself, so a certificate with several values
 	// for the matching binding is ambiguous.
 	IdentityFromCertificate bool
+	// JWKS is the public half of every route's assertion keys. JWKSPath,
+	// when set, also serves it on the client listener.
+	JWKS     *assertion.KeySet
+	JWKSPath string
 
 	gen   uint64
 	strip headerSet
@@ -160,7 +166,16 @@ func (s *Server) SetPolicy(p *Policy) error {
 		}
 	}
 	p.gen = s.gen.Add(1)
-	p.strip = newHeaderSet(append([]string{p.IdentityHeader}, pathOverrideHeaders...)...)
+	stripped := append([]string{p.IdentityHeader}, pathOverrideHeaders...)
+	for _, rt := range p.Routes {
+		if rt.Assertion != nil {
+			stripped = append(stripped, rt.Assertion.Header())
+			s.metrics.assertions.touch(rt.Name)
+		}
+	}
+	// Every route's assertion header is stripped on every route: a forged
+	// assertion must not reach any backend, whichever route it was meant for.
+	p.strip = newHeaderSet(stripped...)
 	c := &tls.Config{
 		MinVersion:     p.MinVersion,
 		NextProtos:     []string{"h2", "http/1.1"},
@@ -234,8 +249,20 @@ func (s *Server) configForClient(chi *tls.ClientHelloInfo) (*tls.Config, error) 
 // verifyConnection is the handshake gate; it runs on full handshakes and on
 // resumptions alike.
 func (s *Server) verifyConnection(p *Policy) func(tls.ConnectionState) error {
-	return s.verifyConnectionFrom(p, "", nil)
+	verify := s.verifyConnectionFrom(p, "", nil)
+	return func(cs tls.ConnectionState) error {
+		if err := verify(cs); err != errRefuseOverHTTP {
+			return err
+		}
+		return nil
+	}
 }
+
+// errRefuseOverHTTP is what verifyConnectionFrom returns for a refused
+// client with rejectWith: http: the handshake goes on (the handler answers
+// with the reason), but the connection's config must not issue it a
+// session ticket.
+var errRefuseOverHTTP = errors.New("certgate: refused, answered over HTTP")
 
 // verifyConnectionFrom is verifyConnection for a client at remote, which
 // the decision log names.
@@ -255,7 +282,7 @@ func (s *Server) verifyConnectionFrom(p *Policy, remote string, gc *guardConn) f
 				if gc != nil {
 					gc.refused(time.Now().Add(s.opts.Limits.ReadHeaderTimeout))
 				}
-				return nil
+				return errRefuseOverHTTP
 			}
 			result = "rejected"
 			s.metrics.handshake(result)
@@ -347,6 +374,14 @@ func (w *serverErrorLog) Write(b []byte) (int, error) {
 			w.s.metrics.decision(ReasonNoCertificate)
 			w.s.log.Info("decision", "reason", ReasonNoCertificate, "remote", remote)
 			w.s.rejected(Rejection{Reason: ReasonNoCertificate, Remote: remote})
+		case strings.Contains(why, "failed to parse client certificate"):
+			// crypto/tls refuses a certificate crypto/x509 cannot parse
+			// before certgate sees it; it is still a client refused.
+			const reason = "malformed_certificate" // trust.MalformedCertificate; server.go does not import trust
+			w.s.metrics.handshake("rejected")
+			w.s.metrics.decision(reason)
+			w.s.log.Info("decision", "reason", reason, "remote", remote, "error", why)
+			w.s.rejected(Rejection{Reason: reason, Remote: remote})
 		default:
 			w.s.metrics.handshake("error")
 			w.s.log.Debug("tls handshake failed", "remote", remote, "error", why)
@@ -366,6 +401,8 @@ type connInfo struct {
 	decision *Decision
 	gen      [2]uint64 // policy and revocation generations the decision was taken under
 	user     string
+	// assertions are the connection's reusable assertions (assertion.go).
+	assertions []cachedAssertion
 }
 
 type connRegistry struct {

@@ -3,15 +3,19 @@ package revocation
 import (
 	"bytes"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/certgate/certgate/internal/certfmt"
 )
 
 // Checker checks verified chains against CRLs (and OCSP) and keeps those
@@ -23,9 +27,17 @@ type Checker struct {
 	snap atomic.Pointer[snapshot] // what Check reads; replaced, never mutated
 
 	setMu   sync.Mutex // serialises SetSources
-	mu      sync.Mutex // guards sources and gen; never held during I/O, never taken by Check
+	mu      sync.Mutex // guards the fields below; never held during I/O, never taken by Check
 	sources map[string]*source
 	gen     uint64
+	// byName lists the keys of each CA name (normDN of the subject), in
+	// configuration order: the CA's certificates, whose CRLs may all speak
+	// for what any of its keys issued.
+	byName map[string][]string
+	// certs are all configured certificates, where a CRL signer's issuer is
+	// looked for; refs caches what was found, by certificate DER.
+	certs []*x509.Certificate
+	refs  map[string]*signerRef
 
 	wake    chan struct{}  // nudges Run when schedules change
 	bg      sync.WaitGroup // fetches started by RequestFresh and OCSP refresh behind
@@ -41,6 +53,8 @@ func New(opts Options) *Checker {
 		opts:    opts,
 		log:     opts.Logger.With("component", "revocation"),
 		sources: map[string]*source{},
+		byName:  map[string][]string{},
+		refs:    map[string]*signerRef{},
 		wake:    make(chan struct{}, 1),
 	}
 	c.ocsp.entries = map[ocspKey]*ocspEntry{}
@@ -57,17 +71,55 @@ type snapshot struct {
 	changed chan struct{}      // closed when this snapshot is replaced
 }
 
-// caView is one CA as Check sees it.
+// caView is one CA key as Check sees it.
 type caView struct {
 	skiHex       string
-	spki         []byte
+	spkis        [][]byte // of the configured certificates with this SKI
 	issuer       *x509.Certificate
 	exempt       bool
 	hasURL       bool
 	wantDelta    bool
 	ocspURL      string
+	base, delta  *crl // this key's own feed
+	deltaApplies bool
+	// cands are the CRLs that may speak for a certificate this key issued:
+	// this key's own feed first, then those of the CA's other keys (the
+	// same CA name: key rollover, a separate CRL-signing key). Which of them
+	// counts for a certificate is the scope check's answer.
+	cands []candidate
+}
+
+// hasKey reports whether spki is the key of one of the view's certificates.
+func (v *caView) hasKey(spki []byte) bool {
+	for _, k := range v.spkis {
+		if bytes.Equal(k, spki) {
+			return true
+		}
+	}
+	return false
+}
+
+// candidate is one feed's CRLs as seen from one CA key.
+type candidate struct {
+	skiHex       string // of the feed's source
+	fetchErr     *atomic.Pointer[string]
+	wantDelta    bool
 	base, delta  *crl
 	deltaApplies bool
+	// baseSigner and deltaSigner are set when the CRL was signed by a key
+	// other than the certificate issuer's: that certificate must then be
+	// valid and not revoked itself (RFC 5280 6.3.3 (f)).
+	baseSigner, deltaSigner *signerRef
+}
+
+// signerRef is a configured certificate that signs CRLs for another key
+// of its CA, and the path of configured certificates from it up to a
+// self-signed one, along which its validity and revocation are checked.
+type signerRef struct {
+	cert   *x509.Certificate
+	parent string     // key in snapshot.cas of the CA that issued it; "" if none is configured
+	up     *signerRef // the issuing certificate's own link; nil at an anchor or a dead end
+	anchor bool       // self-signed: a configured root, the end of the path
 }
 
 // which names the two CRLs of a source.
@@ -97,27 +149,36 @@ type feed struct {
 	lastAttempt time.Time
 }
 
-// source is the writer side of one CA; guarded by Checker.mu.
+// source is the writer side of one CA key (one SKI, one or more
+// configured certificates); guarded by Checker.mu.
 type source struct {
 	key    string // raw SKI
 	skiHex string
-	src    Source
+	dn     string // normalised subject name: the CA this key belongs to
+	src    Source // the merged settings of its certificates
+	certs  []*x509.Certificate
 	iss    issuer
+	signFP string  // identifies iss.signers, so a reload can keep the CRLs
 	feeds  [2]feed // by which
 
 	lastFetch, lastSuccess, lastRequested time.Time
 	lastErr                               string
-	fetchErrors                           map[string]uint64
-	removed                               bool // replaced by SetSources: results are dropped
+	// baseErr is the last failure of the base feed while no base CRL is
+	// loaded, read by Check to explain "no CRL" without a snapshot swap.
+	baseErr     atomic.Pointer[string]
+	fetchErrors map[string]uint64
+	removed     bool // replaced by SetSources: results are dropped
 }
 
-func newSource(src Source) *source {
-	ski := subjectKeyID(src.Issuer)
+func newSource(key string, src Source, certs []*x509.Certificate, signers []signerCert, fp string) *source {
 	s := &source{
-		key:         string(ski),
-		skiHex:      hex.EncodeToString(ski),
+		key:         key,
+		skiHex:      hex.EncodeToString([]byte(key)),
+		dn:          caName(src.Issuer),
 		src:         src,
-		iss:         issuer{cert: src.Issuer, ski: ski},
+		certs:       certs,
+		iss:         issuer{cert: src.Issuer, ski: []byte(key), signers: signers},
+		signFP:      fp,
 		fetchErrors: map[string]uint64{},
 	}
 	s.feeds[baseCRL].url = src.CRLURL
@@ -127,12 +188,21 @@ func newSource(src Source) *source {
 	return s
 }
 
+// caName is the name CA certificates are grouped by.
+func caName(c *x509.Certificate) string {
+	if dn, ok := normDN(c.RawSubject); ok {
+		return dn
+	}
+	return "raw:" + string(c.RawSubject)
+}
+
 // sameFeed reports whether src fetches and verifies exactly like s, so the
 // CRLs s holds remain valid for it.
-func (s *source) sameFeed(src Source) bool {
+func (s *source) sameFeed(src Source, fp string) bool {
 	return s.src.CRLURL == src.CRLURL && s.src.DeltaCRLURL == src.DeltaCRLURL &&
 		bytes.Equal(s.iss.cert.RawSubject, src.Issuer.RawSubject) &&
-		bytes.Equal(s.iss.cert.RawSubjectPublicKeyInfo, src.Issuer.RawSubjectPublicKeyInfo)
+		bytes.Equal(s.iss.cert.RawSubjectPublicKeyInfo, src.Issuer.RawSubjectPublicKeyInfo) &&
+		s.signFP == fp
 }
 
 // deltaApplies is the RFC 5280 5.2.4 rule: a delta completes a base whose
@@ -141,14 +211,13 @@ func (s *source) sameFeed(src Source) bool {
 func deltaApplies(base, delta *crl) bool {
 	return base != nil && delta != nil && base.number != nil &&
 		delta.deltaBase.Cmp(base.number) <= 0 && delta.number.Cmp(base.number) > 0 &&
-		delta.scope == base.scope
+		sameScope(delta.scope, base.scope)
 }
 
 func (s *source) view() *caView {
 	base, delta := s.feeds[baseCRL].crl, s.feeds[deltaCRL].crl
-	return &caView{
+	v := &caView{
 		skiHex:       s.skiHex,
-		spki:         s.iss.cert.RawSubjectPublicKeyInfo,
 		issuer:       s.iss.cert,
 		exempt:       s.src.Exempt,
 		hasURL:       s.src.CRLURL != "",
@@ -158,6 +227,12 @@ func (s *source) view() *caView {
 		delta:        delta,
 		deltaApplies: deltaApplies(base, delta),
 	}
+	for _, c := range s.certs {
+		if !v.hasKey(c.RawSubjectPublicKeyInfo) {
+			v.spkis = append(v.spkis, c.RawSubjectPublicKeyInfo)
+		}
+	}
+	return v
 }
 
 // publishLocked builds a new snapshot from the sources and swaps it in.
@@ -166,9 +241,68 @@ func (c *Checker) publishLocked() {
 	for k, s := range c.sources {
 		cas[k] = s.view()
 	}
+	for k, s := range c.sources {
+		v := cas[k]
+		keys := c.byName[s.dn]
+		v.cands = make([]candidate, 0, len(keys))
+		add := func(o *source) {
+			if o.feeds[baseCRL].url == "" {
+				return
+			}
+			ov := cas[o.key]
+			cd := candidate{skiHex: o.skiHex, fetchErr: &o.baseErr, wantDelta: ov.wantDelta, base: ov.base, delta: ov.delta, deltaApplies: ov.deltaApplies}
+			if cd.base != nil && string(cd.base.signerSKI) != k {
+				cd.baseSigner = c.signerRefLocked(cd.base.signer)
+			}
+			if cd.deltaApplies && string(cd.delta.signerSKI) != k {
+				cd.deltaSigner = c.signerRefLocked(cd.delta.signer)
+			}
+			v.cands = append(v.cands, cd)
+		}
+		add(s)
+		for _, ok := range keys {
+			if o := c.sources[ok]; ok != k && o != nil {
+				add(o)
+			}
+		}
+	}
 	c.gen++
 	old := c.snap.Swap(&snapshot{gen: c.gen, cas: cas, changed: make(chan struct{})})
 	close(old.changed)
+}
+
+// signerRefLocked finds which configured CA issued cert, a CRL signer that
+// is not the issuer of the certificates it speaks for, and so on up to a
+// self-signed certificate: at each step a configured certificate with the
+// name the certificate names as its issuer, whose key verifies its
+// signature. Cached until the sources change.
+func (c *Checker) signerRefLocked(cert *x509.Certificate) *signerRef {
+	return c.signerPathLocked(cert, 0)
+}
+
+// maxSignerPath bounds the configured path above a CRL signer.
+const maxSignerPath = 8
+
+func (c *Checker) signerPathLocked(cert *x509.Certificate, depth int) *signerRef {
+	if r := c.refs[string(cert.Raw)]; r != nil {
+		return r
+	}
+	r := &signerRef{cert: cert}
+	c.refs[string(cert.Raw)] = r // before recursing: a loop ends at this entry
+	if sameName(cert.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(cert) == nil {
+		r.anchor = true
+		return r
+	}
+	for _, p := range c.certs {
+		if sameName(p.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(p) == nil {
+			r.parent = string(subjectKeyID(p))
+			if depth < maxSignerPath {
+				r.up = c.signerPathLocked(p, depth+1)
+			}
+			break
+		}
+	}
+	return r
 }
 
 // poke wakes Run without blocking.
@@ -179,12 +313,21 @@ func (c *Checker) poke() {
 	}
 }
 
-// SetSources replaces the configured CAs, on start and on reload. Sources
-// whose issuer SKI, issuer key and URLs are unchanged keep their loaded
-// CRLs; new ones are first loaded from Options.CacheDir (synchronously,
-// re-verified) and then fetched by Run. A source without an Issuer is
-// skipped with a log line, and of two sources with one SKI the first wins.
-// Safe to call while Check runs.
+// SetSources replaces the configured CAs, on start and on reload.
+//
+// Sources are keyed by the issuer's SKI. Several configured certificates
+// may share one (a CA renewed with the same key, or cross-signed): they
+// share one CRL cache entry and one fetch. The first of them with a CRL URL
+// gives the URLs, and the key is crlExempt only if all of them are.
+// Certificates with the same subject name are one CA: any of them may have
+// signed the CA's CRLs (key rollover, a separate CRL-signing key), and the
+// CRLs of each of its keys are candidates for what the others issued.
+//
+// Sources whose SKI, issuer key, URLs and signing certificates are
+// unchanged keep their loaded CRLs; new ones are first loaded from
+// Options.CacheDir (synchronously, re-verified) and then fetched by Run. A
+// source without an Issuer is skipped with a log line. Safe to call while
+// Check runs.
 func (c *Checker) SetSources(srcs []Source) {
 	c.setMu.Lock()
 	defer c.setMu.Unlock()
@@ -193,25 +336,65 @@ func (c *Checker) SetSources(srcs []Source) {
 	old := c.sources
 	c.mu.Unlock()
 
-	next := make(map[string]*source, len(srcs))
-	reused := map[*source]Source{}
+	type merged struct {
+		src   Source
+		certs []*x509.Certificate
+	}
+	byKey := map[string]*merged{}
+	var keys []string
+	var all []*x509.Certificate
 	for _, src := range srcs {
 		if src.Issuer == nil {
 			c.log.Error("CRL source without an issuer certificate ignored", "crl_url", src.CRLURL)
 			continue
 		}
+		all = append(all, src.Issuer)
 		key := string(subjectKeyID(src.Issuer))
-		if _, dup := next[key]; dup {
-			c.log.Error("second CRL source for one CA ignored", "issuer_ski", hex.EncodeToString([]byte(key)),
-				"subject", src.Issuer.Subject.String())
+		m := byKey[key]
+		if m == nil {
+			byKey[key] = &merged{src: src, certs: []*x509.Certificate{src.Issuer}}
+			keys = append(keys, key)
 			continue
 		}
-		if o := old[key]; o != nil && o.sameFeed(src) {
+		if !slices.ContainsFunc(m.certs, func(c *x509.Certificate) bool { return bytes.Equal(c.Raw, src.Issuer.Raw) }) {
+			m.certs = append(m.certs, src.Issuer)
+		}
+		switch {
+		case m.src.CRLURL == "" && src.CRLURL != "":
+			m.src.CRLURL, m.src.DeltaCRLURL = src.CRLURL, src.DeltaCRLURL
+		case src.CRLURL != "" && (src.CRLURL != m.src.CRLURL || src.DeltaCRLURL != m.src.DeltaCRLURL):
+			c.log.Warn("configured certificates with one SKI name different CRL URLs; the first is used",
+				"issuer_ski", hex.EncodeToString([]byte(key)), "subject", certfmt.Subject(src.Issuer),
+				"crl_url", m.src.CRLURL, "ignored_crl_url", src.CRLURL)
+		}
+		if m.src.OCSPURL == "" {
+			m.src.OCSPURL = src.OCSPURL
+		}
+		if m.src.Exempt != src.Exempt {
+			c.log.Warn("configured certificates with one SKI disagree on crlExempt; CRLs are checked",
+				"issuer_ski", hex.EncodeToString([]byte(key)))
+			m.src.Exempt = false
+		}
+	}
+
+	byName := map[string][]string{}
+	for _, k := range keys {
+		dn := caName(byKey[k].src.Issuer)
+		byName[dn] = append(byName[dn], k)
+	}
+
+	next := make(map[string]*source, len(keys))
+	reused := map[*source]*merged{}
+	for _, key := range keys {
+		m := byKey[key]
+		src := m.src
+		signers, fp := caSigners(key, byName[caName(src.Issuer)], func(k string) []*x509.Certificate { return byKey[k].certs })
+		if o := old[key]; o != nil && o.sameFeed(src, fp) {
 			next[key] = o
-			reused[o] = src
+			reused[o] = m
 			continue
 		}
-		s := newSource(src)
+		s := newSource(key, src, m.certs, signers, fp)
 		if src.CRLURL == "" && src.DeltaCRLURL != "" {
 			c.log.Error("delta CRL URL without a base CRL URL ignored", "issuer_ski", s.skiHex)
 		}
@@ -225,13 +408,38 @@ func (c *Checker) SetSources(srcs []Source) {
 			o.removed = true
 		}
 	}
-	for o, src := range reused {
-		o.src.Exempt, o.src.OCSPURL = src.Exempt, src.OCSPURL
+	for o, m := range reused {
+		o.src.Exempt, o.src.OCSPURL = m.src.Exempt, m.src.OCSPURL
+		o.certs = m.certs
 	}
 	c.sources = next
+	c.byName = byName
+	c.certs = all
+	c.refs = map[string]*signerRef{}
 	c.publishLocked()
 	c.mu.Unlock()
 	c.poke()
+}
+
+// caSigners lists the certificates that may sign the CRLs fetched for
+// key: those of every key of the CA, key's own first, and a fingerprint of
+// the list.
+func caSigners(key string, keysOfName []string, certsOf func(string) []*x509.Certificate) ([]signerCert, string) {
+	var out []signerCert
+	h := sha256.New()
+	add := func(k string) {
+		for _, c := range certsOf(k) {
+			out = append(out, signerCert{cert: c, ski: []byte(k)})
+			h.Write(c.Raw)
+		}
+	}
+	add(key)
+	for _, k := range keysOfName {
+		if k != key {
+			add(k)
+		}
+	}
+	return out, string(h.Sum(nil))
 }
 
 // Generation increases each time a new state is swapped in, so callers can
@@ -255,6 +463,15 @@ func issuerSKI(c *x509.Certificate, buf *[sha1.Size]byte) []byte {
 // the issuer's SKI and the serial; then, when Options.OCSP is on, the leaf
 // with OCSP. It returns nil or an *Error. Staleness is judged at `at`.
 //
+// A CRL counts for a certificate only when its scope covers it (RFC 5280
+// 6.3.3): its issuingDistributionPoint names one of the certificate's
+// distribution points (or none), and onlyContains*/onlySomeReasons allow
+// it. A certificate no CRL covers has no usable CRL (crl_unavailable),
+// whatever a CRL of another scope says. The CRLs of the CA's other keys
+// (same name) are candidates too; a CRL signed by a key other than the
+// issuer's counts only while that key's certificate is valid and not
+// revoked.
+//
 // Check makes no CRL fetch, takes no lock a fetch holds and does not
 // allocate when it admits. A revoked serial is refused even when the CRL
 // listing it is stale and the policy is Allow. Revocation dates are not
@@ -270,7 +487,7 @@ func (c *Checker) Check(chain []*x509.Certificate, at time.Time) error {
 		cert, iss := chain[i], chain[i+1]
 		var buf [sha1.Size]byte
 		v := s.cas[string(issuerSKI(iss, &buf))]
-		if v == nil || !bytes.Equal(v.spki, iss.RawSubjectPublicKeyInfo) {
+		if v == nil || !v.hasKey(iss.RawSubjectPublicKeyInfo) {
 			if c.opts.OnUnavailable == Allow {
 				continue
 			}
@@ -279,7 +496,7 @@ func (c *Checker) Check(chain []*x509.Certificate, at time.Time) error {
 		if i == 0 {
 			leafView = v
 		}
-		if err := c.checkCRL(v, cert, iss, at); err != nil {
+		if err := c.checkCert(s, v, cert, iss, at, 0); err != nil {
 			return err
 		}
 	}
@@ -297,41 +514,184 @@ var (
 	errListed        = errors.New("serial listed on the CA's CRL")
 )
 
-func (c *Checker) checkCRL(v *caView, cert, iss *x509.Certificate, at time.Time) error {
+// maxSignerDepth bounds how many CRL signers deep a check follows (a
+// signer's CRL signed by yet another key, and so on).
+const maxSignerDepth = 3
+
+// checkCert checks one certificate against the CRLs that may speak for
+// what v's key issued.
+func (c *Checker) checkCert(s *snapshot, v *caView, cert, iss *x509.Certificate, at time.Time, depth int) error {
 	if v.exempt {
 		return nil
 	}
-	if !v.hasURL {
+	if len(v.cands) == 0 {
 		return refusal(ReasonCRLUnavailable, iss, cert, errNoURL)
 	}
-	b := v.base
-	if b == nil {
-		return c.unavailable(ReasonCRLUnavailable, iss, cert, errNoCRL)
-	}
 	sn := cert.SerialNumber
-	if v.deltaApplies {
-		d := v.delta
-		if d.revoked.contains(sn) || b.revoked.contains(sn) || (b.held.contains(sn) && !d.removed.contains(sn)) {
+	var m miss
+	cleared := false
+	for i := range v.cands {
+		cd := &v.cands[i]
+		b := cd.base
+		if b == nil {
+			m.note(missNoCRL, cd, covAll, nil)
+			continue
+		}
+		cov := b.scope.covers(cert)
+		if cov != covAll && cov != covSomeReasons {
+			m.note(missScope, cd, cov, nil)
+			continue
+		}
+		if cd.deltaApplies {
+			d := cd.delta
+			if d.revoked.contains(sn) || b.revoked.contains(sn) || (b.held.contains(sn) && !d.removed.contains(sn)) {
+				return refusal(ReasonRevoked, iss, cert, errListed)
+			}
+		} else if b.revoked.contains(sn) || b.held.contains(sn) {
 			return refusal(ReasonRevoked, iss, cert, errListed)
 		}
-	} else if b.revoked.contains(sn) || b.held.contains(sn) {
-		return refusal(ReasonRevoked, iss, cert, errListed)
-	}
-	if !b.scope.covers(cert.IsCA) {
-		return c.unavailable(ReasonCRLUnavailable, iss, cert, fmt.Errorf("the CA's CRL covers %s", b.scope))
-	}
-	if at.After(b.nextUpdate) {
-		return c.unavailable(ReasonCRLStale, iss, cert, fmt.Errorf("CRL nextUpdate %s has passed", b.nextUpdate.UTC().Format(time.RFC3339)))
-	}
-	if v.wantDelta {
-		if v.delta == nil {
-			return c.unavailable(ReasonCRLUnavailable, iss, cert, errNoDelta)
+		switch {
+		case cleared:
+			// Already cleared: the others are read only for a listing.
+		case cov == covSomeReasons:
+			m.note(missScope, cd, cov, nil)
+		case at.After(b.nextUpdate):
+			m.note(missStale, cd, cov, nil)
+		case cd.wantDelta && cd.delta == nil:
+			m.note(missNoDelta, cd, cov, nil)
+		case cd.wantDelta && at.After(cd.delta.nextUpdate):
+			m.note(missDeltaStale, cd, cov, nil)
+		default:
+			if err := c.checkSigner(s, cd.baseSigner, at, depth); err != nil {
+				m.note(missSigner, cd, cov, err)
+				continue
+			}
+			if cd.deltaApplies {
+				if err := c.checkSigner(s, cd.deltaSigner, at, depth); err != nil {
+					m.note(missSigner, cd, cov, err)
+					continue
+				}
+			}
+			cleared = true
 		}
-		if at.After(v.delta.nextUpdate) {
-			return c.unavailable(ReasonCRLStale, iss, cert, fmt.Errorf("delta CRL nextUpdate %s has passed", v.delta.nextUpdate.UTC().Format(time.RFC3339)))
+	}
+	if cleared {
+		return nil
+	}
+	reason, err := m.explain(v, cert)
+	return c.unavailable(reason, iss, cert, err)
+}
+
+// checkSigner checks the certificate of a key that signed CRLs for
+// another key of its CA, and every configured certificate above it up to a
+// self-signed one: each valid at `at`, and none revoked by the CRLs of the
+// CA that issued it. nil r means the issuer's own key signed.
+func (c *Checker) checkSigner(s *snapshot, r *signerRef, at time.Time, depth int) error {
+	if r == nil {
+		return nil
+	}
+	if depth >= maxSignerDepth {
+		return fmt.Errorf("CRL signer %q: more than %d CRL signers deep", certfmt.Subject(r.cert), maxSignerDepth)
+	}
+	signer := r.cert
+	for i, link := 0, r; ; i, link = i+1, link.up {
+		if link == nil || i > maxSignerPath {
+			return fmt.Errorf("CRL signer %q (serial %s): no configured path to a root", certfmt.Subject(signer), serialHex(signer.SerialNumber))
+		}
+		cert := link.cert
+		if at.Before(cert.NotBefore) || at.After(cert.NotAfter) {
+			return fmt.Errorf("CRL signer %q: certificate %q (serial %s) is not valid at %s", certfmt.Subject(signer),
+				certfmt.Subject(cert), serialHex(cert.SerialNumber), at.UTC().Format(time.RFC3339))
+		}
+		if link.anchor {
+			return nil
+		}
+		pv := s.cas[link.parent]
+		if link.parent == "" || pv == nil {
+			return fmt.Errorf("CRL signer %q: the issuer %q of certificate %q (serial %s) is not a configured CA", certfmt.Subject(signer),
+				certfmt.Issuer(cert), certfmt.Subject(cert), serialHex(cert.SerialNumber))
+		}
+		if err := c.checkCert(s, pv, cert, pv.issuer, at, depth+1); err != nil {
+			what := fmt.Sprintf("CRL signer %q (serial %s)", certfmt.Subject(signer), serialHex(signer.SerialNumber))
+			if cert != signer {
+				what += fmt.Sprintf(": certificate %q (serial %s) above it", certfmt.Subject(cert), serialHex(cert.SerialNumber))
+			}
+			var re *Error
+			if errors.As(err, &re) {
+				return fmt.Errorf("%s: %s by its issuer (SKI %s): %w", what, re.Reason, re.IssuerSKI, re.Err)
+			}
+			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
-	return nil
+}
+
+// missKind is why a candidate CRL did not clear a certificate.
+type missKind uint8
+
+const (
+	missNone missKind = iota
+	missScope
+	missNoCRL
+	missStale
+	missNoDelta
+	missDeltaStale
+	missSigner
+)
+
+// miss keeps the most telling reason no candidate cleared a certificate:
+// one about a CRL that covers it beats "does not cover it". It is built
+// without allocating; explain makes the error.
+type miss struct {
+	kind missKind
+	cd   *candidate
+	cov  coverage
+	err  error
+}
+
+func (m *miss) note(k missKind, cd *candidate, cov coverage, err error) {
+	if m.kind == missNone || (m.kind == missScope && k != missScope) {
+		*m = miss{kind: k, cd: cd, cov: cov, err: err}
+	}
+}
+
+func (m *miss) explain(v *caView, cert *x509.Certificate) (string, error) {
+	whose := "the CA's CRL"
+	if m.cd != nil && m.cd.skiHex != v.skiHex {
+		whose = "the CRL of the CA's key " + m.cd.skiHex
+	}
+	switch m.kind {
+	case missNoCRL:
+		err := errNoCRL
+		if last := m.cd.fetchErr.Load(); last != nil {
+			err = fmt.Errorf("%w (last attempt: %s)", errNoCRL, *last)
+		}
+		if m.cd.skiHex == v.skiHex {
+			return ReasonCRLUnavailable, err
+		}
+		return ReasonCRLUnavailable, fmt.Errorf("%s: %w", whose, err)
+	case missStale:
+		return ReasonCRLStale, fmt.Errorf("CRL nextUpdate %s has passed", m.cd.base.nextUpdate.UTC().Format(time.RFC3339))
+	case missNoDelta:
+		return ReasonCRLUnavailable, errNoDelta
+	case missDeltaStale:
+		return ReasonCRLStale, fmt.Errorf("delta CRL nextUpdate %s has passed", m.cd.delta.nextUpdate.UTC().Format(time.RFC3339))
+	case missSigner:
+		return ReasonCRLUnavailable, fmt.Errorf("%s cannot be used: %w", whose, m.err)
+	}
+	scope := m.cd.base.scope
+	var why string
+	switch m.cov {
+	case covNotNamed:
+		why = "its issuingDistributionPoint names " + describeNames(scope.names) + ", not one of the certificate's distribution points (" +
+			describeCertDPs(cert) + "): a partitioned CRL"
+	case covWrongKind:
+		why = "it covers " + scope.String()
+	case covIndirect:
+		why = "the certificate's distribution points name another CRL issuer (cRLIssuer): indirect CRLs are not supported"
+	case covSomeReasons:
+		why = "it covers only some revocation reasons for this certificate (" + scope.String() + ")"
+	}
+	return ReasonCRLUnavailable, fmt.Errorf("no CRL covers this certificate: %s does not: %s", whose, why)
 }
 
 // unavailable applies the onUnavailable policy.
@@ -362,12 +722,34 @@ func serialHex(n *big.Int) string {
 // ThisUpdate returns the thisUpdate of the revocation information in force
 // for the CA: the delta's when a delta is applied (the merged view is
 // complete as of the delta's thisUpdate), else the base's; zero if none.
+//
+// When the CA has several keys, every CRL that could clear an end-entity
+// certificate of this key counts (the other keys' CRLs included, those
+// limited to CA or attribute certificates excepted): the oldest of them is
+// the answer, since any of them may be the one that clears.
 func (c *Checker) ThisUpdate(issuerSKI []byte) time.Time {
 	v := c.snap.Load().cas[string(issuerSKI)]
 	if v == nil {
 		return time.Time{}
 	}
-	return v.thisUpdate()
+	if len(v.cands) == 0 || len(v.cands) == 1 && v.cands[0].skiHex == v.skiHex {
+		return v.thisUpdate()
+	}
+	var oldest time.Time
+	for i := range v.cands {
+		cd := &v.cands[i]
+		if cd.base == nil || !cd.base.scope.mayCoverEndEntities() {
+			continue
+		}
+		t := cd.base.thisUpdate
+		if cd.deltaApplies && cd.delta.thisUpdate.After(t) {
+			t = cd.delta.thisUpdate
+		}
+		if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
+	return oldest
 }
 
 func (v *caView) thisUpdate() time.Time {

@@ -20,35 +20,6 @@ import (
 	"golang.org/x/crypto/cryptobyte/asn1"
 )
 
-// crlScope is what an issuing distribution point says the CRL covers.
-type crlScope uint8
-
-const (
-	scopeAll crlScope = iota
-	scopeUsers
-	scopeCAs
-)
-
-func (s crlScope) covers(isCA bool) bool {
-	switch s {
-	case scopeUsers:
-		return !isCA
-	case scopeCAs:
-		return isCA
-	}
-	return true
-}
-
-func (s crlScope) String() string {
-	switch s {
-	case scopeUsers:
-		return "user certificates only"
-	case scopeCAs:
-		return "CA certificates only"
-	}
-	return "all certificates"
-}
-
 // Entry reason codes (RFC 5280 5.3.1) that change the merge.
 const (
 	reasonCertificateHold = 6
@@ -63,9 +34,14 @@ type crl struct {
 	thisUpdate  time.Time
 	nextUpdate  time.Time
 	nextPublish time.Time // Microsoft Next CRL Publish; zero if absent
-	scope       crlScope
-	entries     int
-	digest      [32]byte // SHA-256 of the DER: tells a re-served CRL from a forged twin
+	scope       *idp      // nil: no issuingDistributionPoint, the CRL covers every certificate of the CA
+	// signer is the configured certificate whose key signed the CRL: the
+	// CA's own, or another certificate of the same CA (key rollover, a
+	// separate CRL-signing key).
+	signer    *x509.Certificate
+	signerSKI []byte
+	entries   int
+	digest    [32]byte // SHA-256 of the DER: tells a re-served CRL from a forged twin
 
 	// revoked holds serials revoked outright; held (base only) those on
 	// certificateHold, which a delta's removed (removeFromCRL) can lift.
@@ -74,10 +50,35 @@ type crl struct {
 
 func (c *crl) isDelta() bool { return c.deltaBase != nil }
 
-// issuer is the CA a CRL must be signed by.
+// issuer is the CA a CRL must come from.
 type issuer struct {
 	cert *x509.Certificate
 	ski  []byte
+	// signers are the configured certificates of the CA (its name) that
+	// may have signed the CRL, cert's own key first; nil means cert alone.
+	signers []signerCert
+}
+
+// signerCert is one candidate signer of a CA's CRLs.
+type signerCert struct {
+	cert *x509.Certificate
+	ski  []byte
+}
+
+func (iss issuer) candidates() []signerCert {
+	if len(iss.signers) > 0 {
+		return iss.signers
+	}
+	return []signerCert{{cert: iss.cert, ski: iss.ski}}
+}
+
+// maySignCRLs is the RFC 5280 4.2.1.3 rule: cRLSign when the certificate
+// has a keyUsage; without one, only a CA certificate.
+func maySignCRLs(c *x509.Certificate) bool {
+	if c.KeyUsage != 0 {
+		return c.KeyUsage&x509.KeyUsageCRLSign != 0
+	}
+	return c.IsCA
 }
 
 // subjectKeyID returns the certificate's SKI, or the SHA-1 of its public key
@@ -235,24 +236,31 @@ func (p *pacer) yield() {
 	p.last = time.Now()
 }
 
-// checkSignature is issuer.CheckSignature with the message hashed in
-// chunks (see hashChunk) for the ECDSA and RSA algorithms; Ed25519 cannot
-// be given a digest and keeps the one-call path.
-func checkSignature(issuer *x509.Certificate, algo x509.SignatureAlgorithm, signed, sig []byte, pace *pacer) error {
-	var h crypto.Hash
+// hashFor is the digest an algorithm signs, 0 for Ed25519 (which cannot be
+// given a digest) and the algorithms handed to crypto/x509 as they are.
+func hashFor(algo x509.SignatureAlgorithm) crypto.Hash {
 	switch algo {
 	case x509.ECDSAWithSHA256, x509.SHA256WithRSA, x509.SHA256WithRSAPSS:
-		h = crypto.SHA256
+		return crypto.SHA256
 	case x509.ECDSAWithSHA384, x509.SHA384WithRSA, x509.SHA384WithRSAPSS:
-		h = crypto.SHA384
+		return crypto.SHA384
 	case x509.ECDSAWithSHA512, x509.SHA512WithRSA, x509.SHA512WithRSAPSS:
-		h = crypto.SHA512
+		return crypto.SHA512
 	case x509.ECDSAWithSHA1, x509.SHA1WithRSA:
-		h = crypto.SHA1
-	default:
+		return crypto.SHA1
+	}
+	return 0
+}
+
+// checkDigest is issuer.CheckSignature with the message's digest (by
+// hashFor(algo)) computed by the caller: in chunks (see hashChunk), and
+// once for several candidate keys. Ed25519 cannot be given a digest and
+// keeps the one-call path.
+func checkDigest(issuer *x509.Certificate, algo x509.SignatureAlgorithm, digest, signed, sig []byte) error {
+	h := hashFor(algo)
+	if h == 0 {
 		return issuer.CheckSignature(algo, signed, sig)
 	}
-	digest := chunkedSum(h.New(), signed, nil, pace)
 	switch pub := issuer.PublicKey.(type) {
 	case *ecdsa.PublicKey:
 		if !isECDSA(algo) {
@@ -508,19 +516,18 @@ func parseCRL(raw []byte, iss issuer, pace *pacer) (*crl, error) {
 	}
 
 	// Who signed it, before anything the signer says is believed.
-	if !bytes.Equal(issuerName, iss.cert.RawSubject) {
+	if !sameName(issuerName, iss.cert.RawSubject) {
 		return nil, fetchErrorf(KindSignature, "CRL issuer name is not the CA's subject")
-	}
-	if !iss.cert.IsCA || (iss.cert.KeyUsage != 0 && iss.cert.KeyUsage&x509.KeyUsageCRLSign == 0) {
-		return nil, fetchErrorf(KindSignature, "the CA certificate may not sign CRLs")
 	}
 	algo, ok := signatureAlgorithm(outerAI)
 	if !ok {
 		return nil, fetchErrorf(KindSignature, "unsupported signature algorithm")
 	}
-	if err := checkSignature(iss.cert, algo, tbsRaw, sig.Bytes, pace); err != nil {
-		return nil, &FetchError{Kind: KindSignature, Err: err}
+	signer, err := pickSigner(iss, peekAKI(exts), algo, tbsRaw, sig.Bytes, pace)
+	if err != nil {
+		return nil, err
 	}
+	c.signer, c.signerSKI = signer.cert, signer.ski
 
 	if c.nextUpdate.IsZero() {
 		// Without nextUpdate a CRL can never be called stale; fail closed.
@@ -529,7 +536,7 @@ func parseCRL(raw []byte, iss issuer, pace *pacer) (*crl, error) {
 	if c.nextUpdate.Before(c.thisUpdate) {
 		return nil, fetchErrorf(KindParse, "nextUpdate is before thisUpdate")
 	}
-	if err := c.readExtensions(exts, iss); err != nil {
+	if err := c.readExtensions(exts, issuerName); err != nil {
 		return nil, err
 	}
 	if err := c.index(revoked, pace); err != nil {
@@ -538,7 +545,7 @@ func parseCRL(raw []byte, iss issuer, pace *pacer) (*crl, error) {
 	return c, nil
 }
 
-func (c *crl) readExtensions(exts cryptobyte.String, iss issuer) error {
+func (c *crl) readExtensions(exts cryptobyte.String, issuerName []byte) error {
 	var seen [][]byte
 	for !exts.Empty() {
 		e, ok := readExtension(&exts)
@@ -565,8 +572,8 @@ func (c *crl) readExtensions(exts cryptobyte.String, iss issuer) error {
 				if !akid.ReadASN1(&id, asn1.Tag(0).ContextSpecific()) {
 					return fetchErrorf(KindParse, "malformed authority key identifier")
 				}
-				if !bytes.Equal(id, iss.ski) {
-					return fetchErrorf(KindSignature, "authority key identifier is not the CA's SKI")
+				if !bytes.Equal(id, c.signerSKI) {
+					return fetchErrorf(KindSignature, "authority key identifier is not the signing certificate's SKI")
 				}
 			}
 		case bytes.Equal(e.oid, oidCRLNumber):
@@ -580,7 +587,7 @@ func (c *crl) readExtensions(exts cryptobyte.String, iss issuer) error {
 				return fetchErrorf(KindParse, "malformed delta CRL indicator")
 			}
 		case bytes.Equal(e.oid, oidIDP):
-			scope, err := readIDP(e.value)
+			scope, err := readIDP(e.value, issuerName)
 			if err != nil {
 				return err
 			}
@@ -605,55 +612,61 @@ func (c *crl) readExtensions(exts cryptobyte.String, iss issuer) error {
 	return nil
 }
 
-// readIDP reads an issuingDistributionPoint and refuses the scopes that
-// would hide revocations from a plain lookup: indirect CRLs, partitions by
-// reason, attribute-certificate CRLs.
-func readIDP(v cryptobyte.String) (crlScope, error) {
-	var seq cryptobyte.String
-	if !v.ReadASN1(&seq, asn1.SEQUENCE) || !v.Empty() {
-		return 0, fetchErrorf(KindParse, "malformed issuing distribution point")
+// peekAKI returns the CRL's authority key identifier, nil when it has none
+// (or a malformed one, which readExtensions refuses afterwards).
+func peekAKI(exts cryptobyte.String) []byte {
+	for !exts.Empty() {
+		e, ok := readExtension(&exts)
+		if !ok {
+			return nil
+		}
+		if !bytes.Equal(e.oid, oidAKI) {
+			continue
+		}
+		var akid, id cryptobyte.String
+		if !e.value.ReadASN1(&akid, asn1.SEQUENCE) || !akid.ReadASN1(&id, asn1.Tag(0).ContextSpecific()) {
+			return nil
+		}
+		return id
 	}
-	var users, cas bool
-	for !seq.Empty() {
-		var val cryptobyte.String
-		var tag asn1.Tag
-		if !seq.ReadAnyASN1(&val, &tag) {
-			return 0, fetchErrorf(KindParse, "malformed issuing distribution point")
+	return nil
+}
+
+// pickSigner finds the certificate of the CA whose key signed the CRL:
+// among those the AKI names (all of them without an AKI), one that may
+// sign CRLs and whose signature verifies. The TBS is hashed once.
+func pickSigner(iss issuer, akid []byte, algo x509.SignatureAlgorithm, tbs, sig []byte, pace *pacer) (signerCert, error) {
+	var digest []byte
+	hashed := false
+	tried, noCRLSign := 0, 0
+	var lastErr error
+	for _, cand := range iss.candidates() {
+		if akid != nil && !bytes.Equal(cand.ski, akid) {
+			continue
 		}
-		flag := len(val) == 1 && val[0] == 0xff
-		if tag != asn1.Tag(0).ContextSpecific().Constructed() && tag != asn1.Tag(3).ContextSpecific() &&
-			!(len(val) == 1 && (val[0] == 0 || val[0] == 0xff)) {
-			return 0, fetchErrorf(KindParse, "malformed issuing distribution point")
+		tried++
+		if !maySignCRLs(cand.cert) {
+			noCRLSign++
+			continue
 		}
-		switch tag {
-		case asn1.Tag(0).ContextSpecific().Constructed(): // distributionPoint: a name only
-		case asn1.Tag(1).ContextSpecific():
-			users = flag
-		case asn1.Tag(2).ContextSpecific():
-			cas = flag
-		case asn1.Tag(3).ContextSpecific():
-			return 0, fetchErrorf(KindExtension, "CRL partitioned by reason (onlySomeReasons)")
-		case asn1.Tag(4).ContextSpecific():
-			if flag {
-				return 0, fetchErrorf(KindExtension, "indirect CRL")
-			}
-		case asn1.Tag(5).ContextSpecific():
-			if flag {
-				return 0, fetchErrorf(KindExtension, "CRL of attribute certificates")
-			}
-		default:
-			return 0, fetchErrorf(KindParse, "malformed issuing distribution point")
+		if h := hashFor(algo); h != 0 && !hashed {
+			digest, hashed = chunkedSum(h.New(), tbs, nil, pace), true
 		}
+		err := checkDigest(cand.cert, algo, digest, tbs, sig)
+		if err == nil {
+			return cand, nil
+		}
+		lastErr = err
 	}
 	switch {
-	case users && cas:
-		return 0, fetchErrorf(KindParse, "issuing distribution point limits to both user and CA certificates")
-	case users:
-		return scopeUsers, nil
-	case cas:
-		return scopeCAs, nil
+	case tried == 0:
+		return signerCert{}, fetchErrorf(KindSignature, "authority key identifier %x names none of the CA's %d configured certificates", akid, len(iss.candidates()))
+	case noCRLSign == tried && tried == 1:
+		return signerCert{}, fetchErrorf(KindSignature, "the CA certificate may not sign CRLs (keyUsage without cRLSign)")
+	case noCRLSign == tried:
+		return signerCert{}, fetchErrorf(KindSignature, "none of the CA's certificates with this key may sign CRLs (keyUsage without cRLSign)")
 	}
-	return scopeAll, nil
+	return signerCert{}, &FetchError{Kind: KindSignature, Err: lastErr}
 }
 
 // entry classes, recorded during validation so the index passes need not

@@ -271,6 +271,10 @@ func seedCRLs(tb testing.TB, inter *testpki.CA) [][]byte {
 	o.DeltaBase = 0
 	o.ExtraExtensions = []pkix.Extension{{Id: []int{2, 5, 29, 28}, Critical: true, Value: []byte{0x30, 0x03, 0x81, 0x01, 0xff}}}
 	seeds = append(seeds, inter.MustCRL(tb, o))
+	for _, v := range idpSeeds {
+		o.ExtraExtensions = []pkix.Extension{{Id: []int{2, 5, 29, 28}, Critical: true, Value: v}}
+		seeds = append(seeds, inter.MustCRL(tb, o))
+	}
 	seeds = append(seeds, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: seeds[1]}))
 	return seeds
 }

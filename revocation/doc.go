@@ -26,6 +26,32 @@
 // lookup: revoked = in the delta (not as removeFromCRL), or in the base and
 // not lifted from hold by the delta.
 //
+// # Scope and signers
+//
+// A CRL counts for a certificate only when its scope covers it (RFC 5280
+// 6.3.3): the issuingDistributionPoint names one of the certificate's
+// cRLDistributionPoints (or no distribution point, or the CA's own name),
+// onlyContainsUserCerts/CACerts/AttributeCerts admit the certificate's kind,
+// and the reasons it covers (onlySomeReasons, and the reasons of the
+// matching distribution points) are all of them. A CRL for some reasons only
+// revokes what it lists and clears nothing. Names are compared as bytes
+// first, then by RFC 5280 7.1 (decoded, case-folded, spaces collapsed);
+// the IDP's names are prepared at ingest so that the check on the
+// handshake path is byte comparisons. A certificate that no CRL covers has
+// no usable CRL (crl_unavailable), never "not revoked". Indirect CRLs (an
+// IDP with indirectCRL, entries with certificateIssuer, a certificate whose
+// distribution points all name a cRLIssuer) are refused.
+//
+// Configured certificates with one subject name are one CA. Any of them
+// whose keyUsage allows cRLSign may have signed the CA's CRLs (key rollover,
+// a separate CRL-signing key), and the CRLs of each of its keys are
+// candidates for a certificate any of its keys issued; the one whose scope
+// covers the certificate decides. A CRL signed by a key other than the
+// certificate's issuer's counts only while that key's certificate, and
+// every configured certificate above it, is valid and not revoked.
+// Configured certificates with one SKI (a CA renewed with the same key,
+// cross-signed) share one source: one fetch, one CRL, one cache file.
+//
 // # Refresh
 //
 // [Checker.Run] refreshes each CRL at about 80% of its validity window with

@@ -1,22 +1,25 @@
 // Package trust decides who a client certificate is: it holds the trust
 // store built from the configured root and intermediate CAs as one
-// immutable snapshot, verifies a presented chain against it (validity at an
-// injectable time, the clientAuth EKU, name constraints), reads the
+// immutable snapshot, verifies a presented chain against it (RFC 5280 path
+// validation at an injectable time, by package pathval), reads the
 // certificate fields that bindings use (including the SAN otherName UPN that
 // crypto/x509 skips), and binds the certificate to exactly one user of a
 // directory.
 //
 // Every refusal is a [*Error] carrying one of the SPEC reason codes, so
 // callers map it to logs, metrics and HTTP statuses without string matching.
-// The package imports no other certgate package.
+// The package imports no other certgate package than its sub-package
+// pathval.
 //
 // # Trust store
 //
-// [NewStore] takes the configured CAs and refuses a set that could not work
-// (no root, an intermediate that does not chain to a root, two CAs with one
-// key). Roots are the only anchors; configured intermediates are path
-// material, as are the certificates the client sends. [Store.Verify] runs on
-// every handshake, so the pools are built once and verified chains are
+// [NewStore] takes the configured CAs and refuses only a set that could
+// never work (no root, a missing certificate); a CA that is broken now
+// (expired, badly signed, not a CA, a weak key, no path to a root) is kept
+// and reported by [Store.CAStatus], and chains that need it are refused.
+// Roots are the only anchors; configured intermediates are path material,
+// as are the certificates the client sends. [Store.Verify] judges the path
+// with [pathval] (RFC 5280 §6.1) on every handshake, so verified chains are
 // cached per store:
 //
 //	store, err := trust.NewStore([]trust.CA{

@@ -22,6 +22,9 @@ const (
 	IdentityAmbiguous    Reason = "identity_ambiguous"
 	UserDisabled         Reason = "user_disabled"
 	DirectoryUnavailable Reason = "directory_unavailable"
+	// MalformedCertificate is a client certificate that cannot be parsed,
+	// or whose names cannot be read.
+	MalformedCertificate Reason = "malformed_certificate"
 )
 
 // Error is a refusal with its reason code.

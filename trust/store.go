@@ -1,15 +1,17 @@
 package trust
 
 import (
-	"bytes"
 	"crypto/rand"
-	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/certgate/certgate/internal/certfmt"
+	"github.com/certgate/certgate/trust/pathval"
 )
 
 // AuthorityType says what a configured CA is for.
@@ -67,29 +69,33 @@ func MinRSABits(n int) StoreOption { return func(o *storeOptions) { o.minRSA = n
 // entries); 0 disables it.
 func VerifyCacheSize(n int) StoreOption { return func(o *storeOptions) { o.cacheSize = n } }
 
-// WithClock sets the clock NewStore uses to check that intermediates chain
-// to a root (default time.Now). Verify takes its time as an argument.
+// WithClock sets the store's default clock (default time.Now). Verify and
+// CAStatus take their time as an argument.
 func WithClock(now func() time.Time) StoreOption { return func(o *storeOptions) { o.now = now } }
 
-// Store is an immutable trust snapshot: the configured CAs, the pools built
-// from them once, and a cache of verified chains. It is safe for concurrent
-// use; a configuration reload builds a new Store and swaps it in.
+// Store is an immutable trust snapshot: the configured CAs, the path
+// validator built from them once, and a cache of verified chains. It is
+// safe for concurrent use; a configuration reload builds a new Store and
+// swaps it in.
 type Store struct {
-	cas           []CA
-	bySKI         map[string]CA
-	roots         *x509.CertPool
-	intermediates *x509.CertPool
-	hint          *x509.CertPool
-	gen           uint64
-	opt           storeOptions
-	clientAuth    []x509.ExtKeyUsage
-	cache         *chainCache // nil when disabled
+	cas        []CA
+	bySKI      map[string][]int // several certificates may share one key
+	configured map[[sha256.Size]byte]bool
+	validator  *pathval.Verifier
+	hint       *x509.CertPool
+	gen        uint64
+	opt        storeOptions
+	cache      *chainCache // nil when disabled
 }
 
-// NewStore builds a Store from the configured CAs. It refuses a set with no
-// root, a certificate that is not a CA, an RSA key below MinRSABits, two CAs
-// with the same key identifier, and an intermediate that does not chain to
-// a configured root through the other configured intermediates.
+// NewStore builds a Store from the configured CAs. It refuses only what
+// could never work: no root, a missing certificate, an unknown authority
+// type. A CA that is broken (expired, not yet valid, badly signed, not a
+// CA, a weak key, an unhandled critical extension, an intermediate that
+// does not chain to a root) is kept: it is a fact of the moment, reported
+// by [Store.CAStatus], and the chains that need it are refused by Verify
+// with a reason naming it. Several CAs may share a key identifier (a CA
+// renewed with the same key, a cross-signed CA).
 func NewStore(cas []CA, opts ...StoreOption) (*Store, error) {
 	o := storeOptions{maxChain: 8, maxSANs: 64, minRSA: 2048, cacheSize: 4096, now: time.Now}
 	for _, opt := range opts {
@@ -108,77 +114,74 @@ func NewStore(cas []CA, opts ...StoreOption) (*Store, error) {
 		return nil, errors.New("trust: WithClock: nil clock")
 	}
 	s := &Store{
-		cas:           slices.Clone(cas),
-		bySKI:         make(map[string]CA, len(cas)),
-		roots:         x509.NewCertPool(),
-		intermediates: x509.NewCertPool(),
-		hint:          x509.NewCertPool(),
-		gen:           newGen(),
-		opt:           o,
-		clientAuth:    []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		cas:        slices.Clone(cas),
+		bySKI:      make(map[string][]int, len(cas)),
+		configured: make(map[[sha256.Size]byte]bool, len(cas)),
+		hint:       x509.NewCertPool(),
+		gen:        newGen(),
+		opt:        o,
 	}
 	if o.cacheSize > 0 {
 		s.cache = newChainCache(o.cacheSize)
 	}
-	index := make(map[string]int, len(cas))
-	roots := 0
+	var roots, inters []*x509.Certificate
 	for i, ca := range s.cas {
 		if ca.Cert == nil {
 			return nil, fmt.Errorf("trust: CA %d: no certificate", i+1)
 		}
-		name := describe(ca.Cert)
-		if !ca.Cert.IsCA {
-			return nil, fmt.Errorf("trust: CA %s: not a CA certificate (basicConstraints cA is not set)", name)
-		}
-		if bits, weak := weakRSA(ca.Cert, o.minRSA); weak {
-			return nil, fmt.Errorf("trust: CA %s: RSA key of %d bits, want at least %d", name, bits, o.minRSA)
-		}
-		ski := string(ca.SKI())
-		if j, dup := index[ski]; dup {
-			return nil, fmt.Errorf("trust: CA %s has the same key identifier as CA %s", name, describe(s.cas[j].Cert))
-		}
-		index[ski] = i
-		s.bySKI[ski] = ca
 		switch ca.Type {
 		case AuthorityRoot:
-			s.roots.AddCert(ca.Cert)
-			roots++
+			roots = append(roots, ca.Cert)
 		case AuthorityIntermediate:
-			s.intermediates.AddCert(ca.Cert)
+			inters = append(inters, ca.Cert)
 		default:
-			return nil, fmt.Errorf("trust: CA %s: authority type %q, want %q or %q", name, ca.Type, AuthorityRoot, AuthorityIntermediate)
+			return nil, fmt.Errorf("trust: CA %s: authority type %q, want %q or %q", describe(ca.Cert), ca.Type, AuthorityRoot, AuthorityIntermediate)
 		}
+		ski := string(ca.SKI())
+		s.bySKI[ski] = append(s.bySKI[ski], i)
+		s.configured[sha256.Sum256(ca.Cert.Raw)] = true
 		s.hint.AddCert(ca.Cert)
 	}
-	if roots == 0 {
+	if len(roots) == 0 {
 		return nil, errors.New("trust: no root CA configured")
 	}
-	now := o.now()
-	for _, ca := range s.cas {
-		if ca.Type != AuthorityIntermediate {
-			continue
-		}
-		// The question is structural (does a signature path to a root
-		// exist?), so the check runs at a moment inside the intermediate's
-		// own validity: an expired intermediate must not make a reload fail,
-		// it makes the leaves under it fail as "expired".
-		at := now
-		if at.Before(ca.Cert.NotBefore) {
-			at = ca.Cert.NotBefore
-		} else if at.After(ca.Cert.NotAfter) {
-			at = ca.Cert.NotAfter
-		}
-		_, err := ca.Cert.Verify(x509.VerifyOptions{
-			Roots:         s.roots,
-			Intermediates: s.intermediates,
-			CurrentTime:   at,
-			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("trust: intermediate CA %s does not chain to a configured root: %w", describe(ca.Cert), err)
+	s.validator = pathval.New(roots, inters, pathval.Options{
+		MaxLength:  o.maxChain,
+		MinRSABits: o.minRSA,
+		Usage:      x509.ExtKeyUsageClientAuth,
+	})
+	return s, nil
+}
+
+// CAStatus is whether a configured CA can take part in a chain at a moment.
+type CAStatus struct {
+	CA     CA
+	Usable bool
+	// Reason and Defect say why not: a SPEC reason code and an
+	// explanation naming the certificate and the rule.
+	Reason Reason
+	Defect string
+}
+
+// CAStatus judges every configured CA at time at (time.Now when zero), in
+// configuration order: a root by its own validity and extensions, an
+// intermediate by a valid path from it to a root on which it could issue
+// client certificates. It is computed at each call because validity is a
+// matter of time.
+func (s *Store) CAStatus(at time.Time) []CAStatus {
+	if at.IsZero() {
+		at = s.opt.now()
+	}
+	out := make([]CAStatus, len(s.cas))
+	for i, ca := range s.cas {
+		out[i] = CAStatus{CA: ca, Usable: true}
+		if err := s.validator.CheckCA(ca.Cert, at); err != nil {
+			out[i].Usable = false
+			out[i].Reason = reasonOf(err)
+			out[i].Defect = err.Error()
 		}
 	}
-	return s, nil
+	return out
 }
 
 // newGen draws the store's generation number at random: unique with
@@ -195,16 +198,7 @@ func newGen() uint64 {
 
 // describe names a certificate in errors: subject and key identifier.
 func describe(c *x509.Certificate) string {
-	return fmt.Sprintf("%q (SKI %X)", c.Subject.String(), SubjectKeyID(c))
-}
-
-// weakRSA reports an RSA key below minBits.
-func weakRSA(c *x509.Certificate, minBits int) (int, bool) {
-	if k, ok := c.PublicKey.(*rsa.PublicKey); ok && k.N != nil {
-		bits := k.N.BitLen()
-		return bits, bits < minBits
-	}
-	return 0, false
+	return fmt.Sprintf("%q (SKI %s)", certfmt.Subject(c), certfmt.SKI(SubjectKeyID(c)))
 }
 
 // HintPool returns the configured roots and intermediates, for
@@ -217,24 +211,32 @@ func (s *Store) HintPool() *x509.CertPool { return s.hint }
 // CAs returns the configured CAs in configuration order.
 func (s *Store) CAs() []CA { return slices.Clone(s.cas) }
 
-// BySKI returns the CA whose key identifier is ski. It does not allocate.
+// BySKI returns the CA whose key identifier is ski; when several share it
+// (a renewed or cross-signed CA), the first configured. They share the
+// CRL state kept under that key identifier.
 func (s *Store) BySKI(ski []byte) (CA, bool) {
-	ca, ok := s.bySKI[string(ski)]
-	return ca, ok
+	if ix := s.bySKI[string(ski)]; len(ix) > 0 {
+		return s.cas[ix[0]], true
+	}
+	return CA{}, false
 }
 
-// IssuerOf returns the configured CA that issued cert: the one its
-// authorityKeyIdentifier names, or, for a certificate without a usable AKI,
-// the CA whose subject is cert's issuer and whose key verifies cert's
-// signature.
+// IssuerOf returns the configured CA that issued cert: among the CAs its
+// authorityKeyIdentifier names (all of them when it has none), the one
+// whose subject matches cert's issuer by RFC 5280 §7.1 and whose key
+// verifies cert's signature.
 func (s *Store) IssuerOf(cert *x509.Certificate) (CA, bool) {
-	if len(cert.AuthorityKeyId) > 0 {
-		if ca, ok := s.bySKI[string(cert.AuthorityKeyId)]; ok && bytes.Equal(ca.Cert.RawSubject, cert.RawIssuer) {
-			return ca, true
+	ix := s.bySKI[string(cert.AuthorityKeyId)]
+	if len(ix) == 0 {
+		ix = make([]int, len(s.cas))
+		for i := range ix {
+			ix[i] = i
 		}
 	}
-	for _, ca := range s.cas {
-		if bytes.Equal(ca.Cert.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(ca.Cert) == nil {
+	for _, i := range ix {
+		ca := s.cas[i]
+		if pathval.SameName(ca.Cert.RawSubject, cert.RawIssuer) &&
+			ca.Cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature) == nil {
 			return ca, true
 		}
 	}

@@ -209,17 +209,19 @@ func TestNewStore(t *testing.T) {
 		cas     []trust.CA
 		opts    []trust.StoreOption
 		wantErr string
+		defect  string // NewStore succeeds; the last CA is unusable for this
 	}{
 		{name: "root", cas: []trust.CA{rootCA(root)}},
 		{name: "root and intermediates in any order", cas: []trust.CA{interCA(inter2), rootCA(root), interCA(inter)}},
-		{name: "expired intermediate still chains", cas: []trust.CA{rootCA(root), interCA(expiredInter)}, opts: []trust.StoreOption{trust.WithClock(func() time.Time { return t0 })}},
 		{name: "empty", cas: nil, wantErr: "no root CA"},
 		{name: "intermediates only", cas: []trust.CA{interCA(inter)}, wantErr: "no root CA"},
-		{name: "intermediate not chaining", cas: []trust.CA{rootCA(root), interCA(stray)}, wantErr: `intermediate CA "CN=Stray"`},
-		{name: "intermediate missing its parent", cas: []trust.CA{rootCA(root), interCA(inter2)}, wantErr: "does not chain to a configured root"},
-		{name: "duplicate key", cas: []trust.CA{rootCA(root), rootCA(root)}, wantErr: "same key identifier"},
-		{name: "not a CA", cas: []trust.CA{rootCA(root), {Type: trust.AuthorityRoot, Cert: leaf.Cert}}, wantErr: "not a CA certificate"},
-		{name: "weak RSA CA", cas: []trust.CA{rootCA(weakRoot)}, wantErr: "RSA key of 1024 bits"},
+		// A broken CA is a runtime fact: the store builds and reports it.
+		{name: "intermediate not chaining", cas: []trust.CA{rootCA(root), interCA(stray)}, defect: `unknown authority: its issuer "CN=Foreign"`},
+		{name: "intermediate missing its parent", cas: []trust.CA{rootCA(root), interCA(inter2)}, defect: `its issuer "CN=Inter"`},
+		{name: "same certificate twice", cas: []trust.CA{rootCA(root), rootCA(root)}},
+		{name: "not a CA", cas: []trust.CA{rootCA(root), {Type: trust.AuthorityRoot, Cert: leaf.Cert}}, defect: "basicConstraints say it is not a CA"},
+		{name: "weak RSA CA", cas: []trust.CA{rootCA(weakRoot)}, defect: "RSA key of 1024 bits"},
+		{name: "expired intermediate is reported", cas: []trust.CA{rootCA(root), interCA(expiredInter)}, opts: []trust.StoreOption{trust.WithClock(func() time.Time { return t0 })}, defect: "expired at"},
 		{name: "weak RSA CA allowed by option", cas: []trust.CA{rootCA(weakRoot)}, opts: []trust.StoreOption{trust.MinRSABits(1024)}},
 		{name: "unknown type", cas: []trust.CA{{Type: "anchor", Cert: root.Cert}}, wantErr: `authority type "anchor"`},
 		{name: "nil certificate", cas: []trust.CA{{Type: trust.AuthorityRoot}}, wantErr: "CA 1: no certificate"},
@@ -236,6 +238,14 @@ func TestNewStore(t *testing.T) {
 				}
 				if len(s.CAs()) != len(tc.cas) {
 					t.Fatalf("CAs() has %d entries, want %d", len(s.CAs()), len(tc.cas))
+				}
+				st := s.CAStatus(time.Time{})
+				last := st[len(st)-1]
+				if tc.defect == "" && !last.Usable {
+					t.Fatalf("CA unusable: %s", last.Defect)
+				}
+				if tc.defect != "" && (last.Usable || !strings.Contains(last.Defect, tc.defect)) {
+					t.Fatalf("CA status %+v, want unusable for %q", last, tc.defect)
 				}
 				return
 			}
@@ -265,7 +275,7 @@ func TestIntermediateIsNotAnAnchor(t *testing.T) {
 	if trust.ReasonOf(err) != string(trust.Expired) {
 		t.Fatalf("reason %q (%v), want expired (the root)", trust.ReasonOf(err), err)
 	}
-	if !strings.Contains(err.Error(), "after") {
+	if !strings.Contains(err.Error(), `CA "CN=Root"`) || !strings.Contains(err.Error(), "expired at") {
 		t.Fatalf("error %v does not say the root expired", err)
 	}
 }

@@ -4,34 +4,36 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/certgate/certgate/trust/pathval"
 )
 
 // Verify builds and verifies the client's chain at time at (time.Now when
 // zero). certs[0] is the leaf, the rest is what the client sent. Anchors are
 // the configured roots only; path-building material is the configured
-// intermediates and the sent certificates. The leaf must allow clientAuth
-// (an EKU-less leaf does), must not be a CA, and must satisfy the CAs' name
-// constraints. Among the chains that verify, the shortest is returned, leaf
-// first and root last.
+// intermediates and the sent certificates. The path is judged by
+// [pathval] (RFC 5280 §6.1): validity of every certificate at time at,
+// basicConstraints and pathLenConstraint, keyUsage, name constraints,
+// critical extensions, and a leaf extKeyUsage allowing clientAuth (an
+// EKU-less leaf does). Among the chains that verify, the shortest is
+// returned, leaf first and root last.
 //
-// Every error is a [*Error]: no_certificate, expired or not_yet_valid
-// (decided by comparing at with the offending certificate's validity, which
-// crypto/x509 reports alike), bad_usage, name_constraints, or untrusted for
-// everything else: an unknown authority, a chain longer than
+// Every error is a [*Error] with a SPEC reason code: no_certificate,
+// expired or not_yet_valid, bad_usage, name_constraints,
+// malformed_certificate (a leaf whose names cannot be read), or untrusted
+// for everything else: no path to a root, a chain longer than
 // MaxChainLength, an RSA key below MinRSABits, a leaf with more than
-// MaxSANs subjectAltName entries or a malformed SAN, and any unhandled
-// critical extension.
+// MaxSANs subjectAltName entries or a malformed SAN, an unhandled critical
+// extension, a configured CA presented as a client certificate. Its
+// message names the certificate at fault and the rule; for untrusted, the
+// issuer looked for and the CAs tried.
 //
-// A critical SAN holding only otherNames (the UPN-only certificates some
-// CAs issue) is left unhandled by crypto/x509; when certgate's own parser
-// reads it and finds at least one well-formed UPN, a shallow copy of the
-// leaf without that one unhandled extension is verified, as the
-// UnhandledCriticalExtensions documentation allows. No other critical
-// extension is excused.
+// A critical SAN holding only otherNames is accepted only when certgate's
+// own parser finds at least one well-formed UPN in it: a SAN of names
+// certgate cannot read identifies nobody.
 func (s *Store) Verify(certs []*x509.Certificate, at time.Time) ([]*x509.Certificate, error) {
 	if len(certs) == 0 || certs[0] == nil {
 		return nil, &Error{Reason: NoCertificate, Err: errors.New("no client certificate")}
@@ -68,10 +70,9 @@ func (s *Store) Verify(certs []*x509.Certificate, at time.Time) ([]*x509.Certifi
 
 func (s *Store) verify(certs []*x509.Certificate, at time.Time) ([]*x509.Certificate, error) {
 	leaf := certs[0]
-	if leaf.IsCA {
-		return nil, Errorf(BadUsage, "%s is a CA certificate, not a client certificate", describe(leaf))
+	if s.configured[sha256.Sum256(leaf.Raw)] {
+		return nil, Errorf(BadUsage, "%s is a configured CA certificate, not a client certificate", describe(leaf))
 	}
-	subject := leaf
 	if san, ok := sanExtension(leaf); ok {
 		info, err := parseSAN(san)
 		if err != nil {
@@ -80,82 +81,25 @@ func (s *Store) verify(certs []*x509.Certificate, at time.Time) ([]*x509.Certifi
 		if info.count > s.opt.maxSANs {
 			return nil, Errorf(Untrusted, "leaf has %d subjectAltName entries, more than the maximum %d", info.count, s.opt.maxSANs)
 		}
-		if info.otherNamesOnly && len(info.upns) > 0 && slices.ContainsFunc(leaf.UnhandledCriticalExtensions, oidSAN.Equal) {
-			cp := *leaf
-			cp.UnhandledCriticalExtensions = slices.DeleteFunc(slices.Clone(leaf.UnhandledCriticalExtensions), oidSAN.Equal)
-			subject = &cp
+		if info.otherNamesOnly && len(info.upns) == 0 && slices.ContainsFunc(leaf.UnhandledCriticalExtensions, oidSAN.Equal) {
+			return nil, Errorf(Untrusted, "%s: unhandled critical extension: a subjectAltName of otherNames none of which is a UPN", describe(leaf))
 		}
 	}
-	inters := s.intermediates
-	if len(certs) > 1 {
-		inters = s.intermediates.Clone()
-		for _, c := range certs[1:] {
-			inters.AddCert(c)
-		}
-	}
-	chains, err := subject.Verify(x509.VerifyOptions{
-		Roots:         s.roots,
-		Intermediates: inters,
-		CurrentTime:   at,
-		KeyUsages:     s.clientAuth,
-	})
+	chain, err := s.validator.Verify(leaf, certs[1:], at)
 	if err != nil {
-		return nil, classify(err, at)
+		return nil, &Error{Reason: reasonOf(err), Err: err}
 	}
-	var best []*x509.Certificate
-	var why error
-	for _, ch := range chains {
-		if len(ch) > s.opt.maxChain {
-			why = fmt.Errorf("chain of %d certificates is longer than the maximum %d", len(ch), s.opt.maxChain)
-			continue
-		}
-		if c, bits := weakest(ch, s.opt.minRSA); c != nil {
-			why = fmt.Errorf("%s has an RSA key of %d bits, want at least %d", describe(c), bits, s.opt.minRSA)
-			continue
-		}
-		if best == nil || len(ch) < len(best) {
-			best = ch
-		}
-	}
-	if best == nil {
-		return nil, &Error{Reason: Untrusted, Err: why}
-	}
-	// Verify's chains are fresh slices; put the caller's leaf back in place
-	// of the copy so pointers compare equal downstream.
-	best[0] = leaf
-	return best, nil
+	return chain, nil
 }
 
-// weakest returns the first certificate of chain with an RSA key under
-// minBits.
-func weakest(chain []*x509.Certificate, minBits int) (*x509.Certificate, int) {
-	for _, c := range chain {
-		if bits, weak := weakRSA(c, minBits); weak {
-			return c, bits
-		}
+// reasonOf maps a pathval refusal to its reason code; pathval's reasons
+// are SPEC reason codes already.
+func reasonOf(err error) Reason {
+	var pe *pathval.Error
+	if errors.As(err, &pe) {
+		return Reason(pe.Reason)
 	}
-	return nil, 0
-}
-
-// classify maps a crypto/x509 verification error to a reason code.
-func classify(err error, at time.Time) *Error {
-	var inv x509.CertificateInvalidError
-	if errors.As(err, &inv) {
-		switch inv.Reason {
-		case x509.Expired:
-			// crypto/x509 reports both ends of the window as Expired.
-			if inv.Cert != nil && at.Before(inv.Cert.NotBefore) {
-				return &Error{Reason: NotYetValid, Err: err}
-			}
-			return &Error{Reason: Expired, Err: err}
-		case x509.IncompatibleUsage, x509.CANotAuthorizedForExtKeyUsage:
-			return &Error{Reason: BadUsage, Err: err}
-		case x509.CANotAuthorizedForThisName, x509.NameConstraintsWithoutSANs,
-			x509.UnconstrainedName, x509.TooManyConstraints:
-			return &Error{Reason: NameConstraints, Err: err}
-		}
-	}
-	return &Error{Reason: Untrusted, Err: err}
+	return Untrusted
 }
 
 // chainKey hashes the presented certificates. DER is self-delimiting, so

@@ -2,6 +2,10 @@ package main
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"flag"
@@ -29,6 +33,9 @@ const (
 	fileSmallPEM   = "crl-small.pem"
 	fileBigDER     = "crl-big.der"
 	fileBigPEM     = "crl-big.pem"
+	// Signing keys for certgate's identity assertions (assertions.sh).
+	fileAssertES256 = "assertion-es256.pem"
+	fileAssertEd    = "assertion-ed25519.pem"
 )
 
 // benchUser is the client's identity: its UPN (what certgate binds) and
@@ -82,6 +89,20 @@ func makePKI(dir string, bigEntries int) (*benchPKI, error) {
 		{fileClientKey, func(p string) error { return testpki.WriteKey(p, client.Key) }},
 		{fileRevoked, func(p string) error { return testpki.WriteCert(p, revoked.Cert) }},
 		{fileRevokedKey, func(p string) error { return testpki.WriteKey(p, revoked.Key) }},
+		{fileAssertES256, func(p string) error {
+			k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				return err
+			}
+			return testpki.WriteKey(p, k)
+		}},
+		{fileAssertEd, func(p string) error {
+			_, k, err := ed25519.GenerateKey(rand.Reader)
+			if err != nil {
+				return err
+			}
+			return testpki.WriteKey(p, k)
+		}},
 	}
 	for _, w := range write {
 		if err := w.fn(filepath.Join(dir, w.path)); err != nil {

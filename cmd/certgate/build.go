@@ -8,14 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/certgate/certgate/config"
 	"github.com/certgate/certgate/proxy"
+	"github.com/certgate/certgate/proxy/assertion"
 	"github.com/certgate/certgate/revocation"
 	"github.com/certgate/certgate/trust"
 	"github.com/certgate/certgate/trust/ldapdir"
@@ -59,11 +60,11 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 	b := &built{cfg: cfg}
 	cas := make([]trust.CA, 0, len(cfg.CAs))
 	for _, c := range cfg.CAs {
-		crl, err := resolveURL(cfg, c.CRL)
+		crl, err := cfg.ResolveCRLURL(c.CRL)
 		if err != nil {
 			return nil, err
 		}
-		delta, err := resolveURL(cfg, c.DeltaCRL)
+		delta, err := cfg.ResolveCRLURL(c.DeltaCRL)
 		if err != nil {
 			return nil, err
 		}
@@ -93,6 +94,18 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 		return nil, fmt.Errorf("%s: trustedCertificateAuthorities: %w", cfg.File, err)
 	}
 	b.store = store
+	clock := now
+	if clock == nil {
+		clock = time.Now
+	}
+	for i, st := range store.CAStatus(clock()) {
+		if !st.Usable {
+			// Not a config error (SPEC): certgate runs and refuses only the
+			// chains that need this CA.
+			log.Warn("trusted CA unusable", "ca", fmt.Sprintf("trustedCertificateAuthorities[%d]", i), "file", cfg.CAs[i].TrustedCertificate,
+				"issuer_ski", config.FormatSKI(st.CA.SKI()), "reason", string(st.Reason), "defect", st.Defect)
+		}
+	}
 
 	if d := cfg.Identity.Directory; d != nil {
 		switch {
@@ -116,8 +129,13 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 	}
 	b.bindings = bindings
 
+	if now == nil {
+		now = time.Now
+	}
 	routes := make([]*proxy.Route, 0, len(cfg.Routes))
-	for _, r := range cfg.Routes {
+	var assertionKeys []*assertion.Key
+	for i, r := range cfg.Routes {
+		key := "routes[" + strconv.Itoa(i) + "]"
 		rc := proxy.RouteConfig{
 			Name:          r.Name,
 			Kind:          string(r.Kind),
@@ -129,11 +147,12 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 			Autodiscover:  r.Autodiscover,
 			// Web routes pass WebSocket upgrades unless the config says no.
 			DisableWebSocket: r.WebSocket != nil && !*r.WebSocket,
+			NoKeepAlive:      r.BackendKeepAlive != nil && !*r.BackendKeepAlive,
 		}
 		if p, ok := strings.CutPrefix(r.Backend, "unix:"); ok && !filepath.IsAbs(p) && !strings.HasPrefix(p, "//") {
 			rc.Backend = "unix:" + cfg.Path(p)
 		}
-		if r.BackendCA != "" || r.BackendServerName != "" {
+		if r.BackendCA != "" || r.BackendServerName != "" || r.BackendClientCert != "" {
 			tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: r.BackendServerName}
 			if r.BackendCA != "" {
 				pool, err := loadPool(cfg.Path(r.BackendCA))
@@ -142,7 +161,29 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 				}
 				tc.RootCAs = pool
 			}
+			if r.BackendClientCert != "" {
+				pair, err := loadBackendClientCert(cfg, key, r, now())
+				if err != nil {
+					return nil, err
+				}
+				// Loaded here, so a reload (SIGHUP or a changed file) builds
+				// a new route with the new pair and swaps it in with the
+				// rest of the policy; a broken pair keeps the old one.
+				// Always presented, like nginx's proxy_ssl_certificate: Go
+				// would otherwise send nothing when the backend's list of
+				// acceptable CAs does not name the issuer, which the backend
+				// then reports as a missing certificate.
+				tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &pair, nil }
+			}
 			rc.BackendTLS = tc
+		}
+		if a := r.Assertion; a != nil {
+			sg, keys, err := buildSigner(cfg, key, a)
+			if err != nil {
+				return nil, err
+			}
+			rc.Assertion = sg
+			assertionKeys = append(assertionKeys, keys...)
 		}
 		rt, err := proxy.NewRoute(rc)
 		if err != nil {
@@ -166,6 +207,8 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 		MinVersion:        minVersion,
 		// No directory: the certificate value is the identity.
 		IdentityFromCertificate: b.dir == nil,
+		JWKS:                    assertion.NewKeySet(assertionKeys...),
+		JWKSPath:                cfg.JWKS.ProxyPath,
 	}
 	if rev != nil {
 		p.Revocation = rev
@@ -246,23 +289,6 @@ func keepDirectory(prev, b *built) {
 	b.policy.Binder = trust.NewBinder(b.bindings, prev.ldap)
 }
 
-// resolveURL makes a relative file:// CRL URL relative to the config's
-// folder, as every other path in the config is.
-func resolveURL(cfg *config.Config, raw string) (string, error) {
-	if raw == "" {
-		return "", nil
-	}
-	rest, ok := strings.CutPrefix(raw, "file://")
-	if !ok {
-		return raw, nil
-	}
-	if strings.HasPrefix(rest, "/") {
-		return raw, nil
-	}
-	u := url.URL{Scheme: "file", Path: cfg.Path(rest)}
-	return u.String(), nil
-}
-
 func loadPool(path string) (*x509.CertPool, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -306,4 +332,64 @@ func readCertificates(path string) ([]*x509.Certificate, error) {
 		return nil, fmt.Errorf("%s: neither PEM certificates nor a DER certificate: %w", path, err)
 	}
 	return []*x509.Certificate{c}, nil
+}
+
+// loadBackendClientCert reads certgate's client certificate for an https
+// backend and refuses a pair the backend would refuse too: a key that is not
+// the certificate's, a certificate outside its validity, or one whose
+// extended key usage excludes client authentication. Errors name both files.
+func loadBackendClientCert(cfg *config.Config, key string, r config.Route, now time.Time) (tls.Certificate, error) {
+	certFile, keyFile := cfg.Path(r.BackendClientCert), cfg.Path(r.BackendClientKey)
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return pair, cfg.Errorf(key+".backendClientCert", "%s and %s: %s", certFile, keyFile, strings.TrimPrefix(err.Error(), "tls: "))
+	}
+	leaf := pair.Leaf
+	if leaf == nil {
+		if leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
+			return pair, cfg.Errorf(key+".backendClientCert", "%s: %v", certFile, err)
+		}
+	}
+	switch {
+	case now.After(leaf.NotAfter):
+		return pair, cfg.Errorf(key+".backendClientCert", "%s (%s) expired at %s; renew it (key %s)", certFile, leaf.Subject, leaf.NotAfter.UTC().Format(time.RFC3339), keyFile)
+	case now.Before(leaf.NotBefore):
+		return pair, cfg.Errorf(key+".backendClientCert", "%s (%s) is not valid before %s (key %s)", certFile, leaf.Subject, leaf.NotBefore.UTC().Format(time.RFC3339), keyFile)
+	}
+	if len(leaf.ExtKeyUsage) > 0 {
+		ok := false
+		for _, u := range leaf.ExtKeyUsage {
+			ok = ok || u == x509.ExtKeyUsageClientAuth || u == x509.ExtKeyUsageAny
+		}
+		if !ok {
+			return pair, cfg.Errorf(key+".backendClientCert", "%s (%s) does not allow client authentication (extended key usage); the backend would refuse it", certFile, leaf.Subject)
+		}
+	}
+	return pair, nil
+}
+
+// buildSigner loads a route's assertion keys (the first signs) and makes
+// its signer. A key that cannot be read refuses the whole config, so on a
+// reload the previous keys keep signing.
+func buildSigner(cfg *config.Config, key string, a *config.Assertion) (*assertion.Signer, []*assertion.Key, error) {
+	keys := make([]*assertion.Key, 0, len(a.Keys))
+	for j, f := range a.Keys {
+		k, err := assertion.LoadKey(cfg.Path(f))
+		if err != nil {
+			return nil, nil, cfg.Errorf(key+".assertion.keys["+strconv.Itoa(j)+"]", "%v", err)
+		}
+		keys = append(keys, k)
+	}
+	sg, err := assertion.NewSigner(assertion.Options{
+		Keys:     keys,
+		Issuer:   a.Issuer,
+		Audience: a.Audience,
+		Header:   a.Header,
+		Lifetime: a.Lifetime.Duration,
+		Reuse:    a.Reuse.Duration,
+	})
+	if err != nil {
+		return nil, nil, cfg.Errorf(key+".assertion", "%v", err)
+	}
+	return sg, keys, nil
 }

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -16,8 +19,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	verifyassertion "github.com/certgate/certgate/examples/verify-assertion"
 	"github.com/certgate/certgate/internal/testpki"
 )
 
@@ -57,6 +62,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("demo PKI in %s: %w", *dir, err)
 	}
+	if err := ensureDemoAssertionKey(pki.dir); err != nil {
+		return fmt.Errorf("demo assertion key in %s: %w", *dir, err)
+	}
 
 	// The CRL server: CRLs are signed afresh at every start, the intermediate's
 	// listing bob as revoked.
@@ -80,12 +88,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	go crlSrv.Serve(crlLn)
 	defer crlSrv.Close()
 
-	// The echo backend shows what a backend receives from certgate.
+	// The echo backend shows what a backend receives from certgate, and
+	// verifies the signed assertion as a backend that trusts only it would.
 	backendLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	backend := &http.Server{Handler: http.HandlerFunc(echoBackend), ReadHeaderTimeout: 5 * time.Second}
+	echo := &demoEcho{}
+	backend := &http.Server{Handler: echo, ReadHeaderTimeout: 5 * time.Second}
 	go backend.Serve(backendLn)
 	defer backend.Close()
 
@@ -102,6 +112,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer inst.close()
+	jwksURL := ""
+	if a := inst.adminAddr(); a != "" {
+		jwksURL = "http://" + a + "/.well-known/jwks.json"
+		// The audience is the route's default: its backend as configured.
+		v, err := verifyassertion.New(verifyassertion.Options{JWKSURL: jwksURL, Audience: "http://" + backendLn.Addr().String(), Issuer: "certgate-demo"})
+		if err != nil {
+			return err
+		}
+		echo.v.Store(v)
+	}
 
 	addr := inst.proxyAddr()
 	port := addr[strings.LastIndex(addr, ":")+1:]
@@ -114,25 +134,26 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
   proxy    https://localhost:%s  (config %s)
   admin    http://%s  (/metrics /healthz /readyz /status)
   CRLs     %s/root.crl %s/intermediate.crl
-  backend  %s (echoes what it receives)
+  backend  %s (echoes what it receives and verifies the signed assertion)
+  JWKS     %s (the assertion's public keys)
 
 Try:
-  # accepted: the backend sees X-Remote-User: alice@contoso.com
+  # accepted: the backend sees X-Remote-User: alice@contoso.com and verifies X-Certgate-Assertion
   %s
-  # refused (403 revoked): bob's certificate is on the intermediate's CRL
+  # refused (495 revoked): bob's certificate is on the intermediate's CRL
   %s
-  # refused (403 no_certificate): no client certificate
+  # refused (496 no_certificate): no client certificate
   %s
   # refused (403 identity_unmapped): mallory's certificate is valid but maps to no user
   %s
-  # accepted, and the spoofed header is removed before the backend sees it
+  # accepted, and the spoofed headers are removed before the backend sees them
   %s
-`, d, port, cfgPath, inst.adminAddr(), crlBase, crlBase, backendLn.Addr(),
+`, d, port, cfgPath, inst.adminAddr(), crlBase, crlBase, backendLn.Addr(), jwksURL,
 		base+cert("alice"),
 		base+cert("bob"),
 		base,
 		base+cert("mallory"),
-		base+cert("alice")+" -H 'X-Remote-User: admin@contoso.com' -H 'X_Remote_User: admin@contoso.com'",
+		base+cert("alice")+" -H 'X-Remote-User: admin@contoso.com' -H 'X_Remote_User: admin@contoso.com' -H 'X-Certgate-Assertion: forged'",
 	)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "certgate demo: stopping")
@@ -148,8 +169,9 @@ serverTLS:
   certFile: tls/server.pem
   keyFile: tls/server-key.pem
 clientAuth:
-  # The demo answers refused clients with 403 and the reason so curl shows
-  # why; the default, handshake, refuses them with a TLS alert.
+  # The default: refused clients get 495/496/403 with the reason code and
+  # a hint, so curl and a browser show why; "handshake" refuses them with a
+  # TLS alert instead.
   rejectWith: http
 trustedCertificateAuthorities:
   - authorityType: root
@@ -173,6 +195,12 @@ routes:
     kind: web
     pathPrefix: /
     backend: %s
+    # A signed identity assertion (a JWT in X-Certgate-Assertion) with
+    # every request: the echo backend verifies it against the JWKS at
+    # http://<admin>/.well-known/jwks.json.
+    assertion:
+      keys: [keys/assertion.pem]
+      issuer: certgate-demo
 `, listen, admin, crlBase, crlBase, backend)
 }
 
@@ -185,6 +213,29 @@ users:
     proxyAddresses: ["SMTP:bob@contoso.com"]
     accountEnabled: true
 `
+
+// demoEcho is the demo's backend: it echoes the request's headers and
+// verifies its assertion with examples/verify-assertion.
+type demoEcho struct {
+	v atomic.Pointer[verifyassertion.Verifier] // nil until certgate's admin listener is up
+}
+
+func (e *demoEcho) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	echoBackend(w, r)
+	v := e.v.Load()
+	if v == nil {
+		fmt.Fprintln(w, "\nthe assertion was not checked: no admin listener serves the JWKS")
+		return
+	}
+	c, err := v.Verify(r)
+	if err != nil {
+		fmt.Fprintf(w, "\nthe assertion was REFUSED: %v\n", err)
+		return
+	}
+	fmt.Fprintln(w, "\nthe assertion verified against certgate's JWKS; its claims:")
+	b, _ := json.MarshalIndent(c, "  ", "  ")
+	fmt.Fprintf(w, "  %s\n", b)
+}
 
 func echoBackend(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -290,6 +341,20 @@ func loadCA(base string, parent *testpki.CA) (*testpki.CA, error) {
 		ca.Chain = append(ca.Chain, parent.Chain...)
 	}
 	return ca, nil
+}
+
+// ensureDemoAssertionKey makes the demo's assertion signing key (Ed25519)
+// once; a demo folder from an older certgate gets one at its next start.
+func ensureDemoAssertionKey(dir string) error {
+	path := filepath.Join(dir, "keys", "assertion.pem")
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	return testpki.WriteKey(path, k)
 }
 
 // crls signs both CRLs for now; bob (serial 0xb0b) is revoked.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/proxy"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -556,13 +557,13 @@ func TestUnauthenticatedConnectionsAreShort(t *testing.T) {
 	})
 	t.Run("h2 one answer then GOAWAY and close", func(t *testing.T) {
 		res := e.h2Request(t, nil, "GET", "/", nil)
-		if res.status != http.StatusForbidden || !strings.Contains(res.body, "no_certificate") || !res.goaway || !res.closed {
-			t.Fatalf("got %d %q (GOAWAY %v, closed %v), want 403 no_certificate, then GOAWAY and close", res.status, res.body, res.goaway, res.closed)
+		if res.status != proxy.StatusCertificateRequired || !strings.Contains(res.body, "no_certificate") || !res.goaway || !res.closed {
+			t.Fatalf("got %d %q (GOAWAY %v, closed %v), want 496 no_certificate, then GOAWAY and close", res.status, res.body, res.goaway, res.closed)
 		}
 	})
 	t.Run("h1 one answer then close", func(t *testing.T) {
 		resp, body, next, closed := e.exchange1(t, nil, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\nGET /again HTTP/1.1\r\nHost: localhost\r\n\r\n", "")
-		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "no_certificate") || !closed || next != "" {
+		if resp.StatusCode != proxy.StatusCertificateRequired || !strings.Contains(body, "no_certificate") || !closed || next != "" {
 			t.Fatalf("got %d %q then %q (closed %v)", resp.StatusCode, body, next, closed)
 		}
 	})

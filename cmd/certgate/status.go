@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/certgate/certgate/config"
+	"github.com/certgate/certgate/internal/certfmt"
 	"github.com/certgate/certgate/proxy"
 	"github.com/certgate/certgate/revocation"
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,6 +87,7 @@ type opsCollector struct {
 	buildInfo  *prometheus.Desc
 	serverCert *prometheus.Desc
 	caCert     *prometheus.Desc
+	caUsable   *prometheus.Desc
 	ocsp       *prometheus.Desc
 }
 
@@ -95,6 +96,7 @@ func newOpsCollector(inst *instance) *opsCollector {
 		inst:       inst,
 		buildInfo:  prometheus.NewDesc("certgate_build_info", "Always 1; the labels say which certgate is running.", []string{"version", "goversion", "commit"}, nil),
 		serverCert: prometheus.NewDesc("certgate_server_cert_not_after_timestamp_seconds", "notAfter of the server certificate in service, by its first name.", []string{"name"}, nil),
+		caUsable:   prometheus.NewDesc("certgate_ca_usable", "1 when chains can go through a trusted CA now, 0 when it is unusable (expired, not yet valid, badly signed, not a CA, weak key, unhandled critical extension, no path to a root); by SKI, 1 when any certificate with that key is usable. The status page says why.", []string{"issuer_ski"}, nil),
 		caCert:     prometheus.NewDesc("certgate_ca_not_after_timestamp_seconds", "notAfter of each trusted CA certificate, by its SKI (hex, as issuer_ski of the CRL series) and type.", []string{"issuer_ski", "type"}, nil),
 		ocsp:       prometheus.NewDesc("certgate_ocsp_checks_total", "OCSP responder queries for client certificates by result (good, revoked, unknown, error).", []string{"result"}, nil),
 	}
@@ -104,6 +106,7 @@ func (c *opsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.buildInfo
 	ch <- c.serverCert
 	ch <- c.caCert
+	ch <- c.caUsable
 	ch <- c.ocsp
 }
 
@@ -115,9 +118,25 @@ func (c *opsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	if b := c.inst.built(); b != nil {
+		usable := map[string]float64{}
+		var order []string
+		for _, st := range b.store.CAStatus(time.Now()) {
+			ski := hex.EncodeToString(st.CA.SKI())
+			if _, ok := usable[ski]; !ok {
+				order = append(order, ski)
+			}
+			if st.Usable {
+				usable[ski] = 1
+			} else if _, ok := usable[ski]; !ok {
+				usable[ski] = 0
+			}
+		}
+		for _, ski := range order {
+			ch <- prometheus.MustNewConstMetric(c.caUsable, prometheus.GaugeValue, usable[ski], ski)
+		}
 		seen := map[string]bool{}
 		for _, ca := range b.store.CAs() {
-			ski := hex.EncodeToString(ca.SKI())
+			ski := certfmt.SKI(ca.SKI())
 			if seen[ski] {
 				continue // one series per key, even if a CA is listed twice
 			}
@@ -147,6 +166,9 @@ type statusDoc struct {
 	CRLs       []revocation.SourceStatus `json:"crls"`
 	OCSP       map[string]uint64         `json:"ocspQueries"`
 	Routes     []map[string]string       `json:"routes"`
+	// AssertionKeys are the keys of the signed identity assertions, the
+	// signing ones first.
+	AssertionKeys []assertionKeyInfo `json:"assertionKeys,omitempty"`
 	// Rejections are the last refused clients, newest first; ByReason
 	// counts them per reason code, most frequent first.
 	Rejections []proxy.Rejection `json:"recentRejections"`
@@ -172,6 +194,10 @@ type caInfo struct {
 	CRL       string    `json:"crl,omitempty"`
 	DeltaCRL  string    `json:"deltaCrl,omitempty"`
 	Exempt    bool      `json:"crlExempt,omitempty"`
+	// Usable says whether chains can go through this CA now; Defect says
+	// why not (the CA stays configured: see trust.Store.CAStatus).
+	Usable bool   `json:"usable"`
+	Defect string `json:"defect,omitempty"`
 }
 
 type reasonCount struct {
@@ -213,16 +239,19 @@ func (inst *instance) statusDoc() statusDoc {
 	}
 	doc.Draining = inst.admin != nil && inst.admin.Draining()
 	if leaf := inst.cert.Leaf(); leaf != nil {
-		doc.ServerTLS = &certInfo{Subject: leaf.Subject.String(), Issuer: leaf.Issuer.String(), Names: leaf.DNSNames,
+		doc.ServerTLS = &certInfo{Subject: certfmt.Subject(leaf), Issuer: certfmt.Issuer(leaf), Names: leaf.DNSNames,
 			Serial: hexUpper(leaf.SerialNumber.Bytes()), NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter}
 	}
-	for _, ca := range b.store.CAs() {
-		doc.CAs = append(doc.CAs, caInfo{Type: string(ca.Type), Subject: ca.Cert.Subject.String(), SKI: config.FormatSKI(ca.SKI()),
-			NotBefore: ca.Cert.NotBefore, NotAfter: ca.Cert.NotAfter, CRL: ca.CRLURL, DeltaCRL: ca.DeltaCRLURL, Exempt: ca.CRLExempt})
+	for _, st := range b.store.CAStatus(doc.Time) {
+		ca := st.CA
+		doc.CAs = append(doc.CAs, caInfo{Type: string(ca.Type), Subject: certfmt.Subject(ca.Cert), SKI: certfmt.SKI(ca.SKI()),
+			NotBefore: ca.Cert.NotBefore, NotAfter: ca.Cert.NotAfter, CRL: ca.CRLURL, DeltaCRL: ca.DeltaCRLURL, Exempt: ca.CRLExempt,
+			Usable: st.Usable, Defect: st.Defect})
 	}
 	for _, r := range b.cfg.Routes {
 		doc.Routes = append(doc.Routes, map[string]string{"name": r.Name, "kind": string(r.Kind), "host": r.Host, "pathPrefix": r.PathPrefix, "backend": r.Backend})
 	}
+	doc.AssertionKeys = assertionKeys(b, now)
 	doc.Rejections = inst.srv.RecentRejections()
 	doc.ByReason = countReasons(doc.Rejections)
 	return doc

@@ -6,7 +6,6 @@ import (
 	"html/template"
 	"math"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/certgate/certgate/revocation"
@@ -73,7 +72,7 @@ func newStatusView(doc statusDoc) statusView {
 	for _, ca := range doc.CAs {
 		row := caRow{caInfo: ca, Left: until(now, ca.NotAfter), Class: "ok"}
 		switch d := ca.NotAfter.Sub(now); {
-		case d <= 0:
+		case !ca.Usable, d <= 0:
 			row.Class = "bad"
 		case d < 30*24*time.Hour:
 			row.Class = "warn"
@@ -160,7 +159,6 @@ func human(d time.Duration) string {
 }
 
 var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
-	"upper": strings.ToUpper,
 	"ts": func(t time.Time) string {
 		if t.IsZero() {
 			return "—"
@@ -229,7 +227,7 @@ footer{padding:0 24px 16px;color:#6b7280;font-size:12px}
 <section id="cas"><h2>Trusted certificate authorities</h2>
 <table><tr><th>Type</th><th>Subject</th><th>SKI</th><th>Not after</th><th>CRL</th></tr>
 {{range .CARows}}<tr class="ca" data-ski="{{.SKI}}"><td>{{.Type}}</td><td>{{.Subject}}</td><td><code>{{.SKI}}</code></td>
-<td class="{{.Class}}">{{ts .NotAfter}}<br>{{.Left}}</td>
+<td class="{{.Class}}">{{ts .NotAfter}}<br>{{.Left}}{{if not .Usable}}<br><strong>unusable:</strong> {{.Defect}}{{end}}</td>
 <td>{{if .CRL}}<code>{{.CRL}}</code>{{if .DeltaCRL}}<br>delta <code>{{.DeltaCRL}}</code>{{end}}{{else if .Exempt}}<span class="exempt">exempt from CRL checks</span>{{end}}</td></tr>
 {{end}}</table>
 </section>
@@ -238,7 +236,7 @@ footer{padding:0 24px 16px;color:#6b7280;font-size:12px}
 <p class="legend"><span><i style="background:#38a169"></i>base CRL thisUpdate→nextUpdate</span><span><i style="background:#e53e3e"></i>stale</span><span><i style="background:#3182ce"></i>delta CRL</span><span><i style="background:#2b6cb0;border-radius:50%;width:8px"></i>last fetch (red: failed)</span><span><i style="background:#1d232b;width:2px"></i>now</span> · {{.Span}}</p>
 <table><tr><th>Issuer</th><th>Entries</th><th>thisUpdate</th><th>nextUpdate</th><th>Last fetch</th><th style="width:40%">Time line</th></tr>
 {{range .CRLRows}}<tr class="crl {{.Class}}" data-ski="{{.IssuerSKI}}">
-<td>{{.Subject}}<br><code>{{upper .IssuerSKI}}</code>{{if .CRLURL}}<br><code>{{.CRLURL}}</code>{{else}}<br><span class="exempt">no CRL URL</span>{{end}}</td>
+<td>{{.Subject}}<br><code>{{.IssuerSKI}}</code>{{if .CRLURL}}<br><code>{{.CRLURL}}</code>{{else}}<br><span class="exempt">no CRL URL</span>{{end}}</td>
 <td>{{.Entries}}{{if .Number}}<br>#{{.Number}}{{end}}{{if .DeltaApplied}}<br>+{{.DeltaEntries}} delta{{end}}</td>
 <td>{{ts .ThisUpdate}}</td>
 <td>{{ts .NextUpdate}}<br><span class="{{.Class}}">{{if eq .Class "missing"}}no CRL{{else}}{{.Left}}{{end}}</span></td>
@@ -263,6 +261,13 @@ footer{padding:0 24px 16px;color:#6b7280;font-size:12px}
 {{range .Routes}}<tr><td>{{.name}}</td><td>{{.kind}}</td><td>{{.host}}</td><td><code>{{.pathPrefix}}</code></td><td><code>{{.backend}}</code></td></tr>
 {{end}}</table>
 </section>
+{{if .AssertionKeys}}
+<section id="assertion-keys"><h2>Assertion keys</h2>
+<table><tr><th>Key id (kid)</th><th>Role</th><th>Alg</th><th>Age</th><th>Routes</th><th>File</th></tr>
+{{range .AssertionKeys}}<tr class="assertion-key {{.Role}}" data-kid="{{.KID}}"><td><code>{{.KID}}</code></td><td>{{.Role}}</td><td>{{.Alg}}</td><td>{{.Age}}<br>{{ts .Modified}}</td><td>{{range $i, $r := .Routes}}{{if $i}}, {{end}}{{$r}}{{end}}</td><td><code>{{.File}}</code></td></tr>
+{{end}}</table>
+<p>Published at <a href="/.well-known/jwks.json">/.well-known/jwks.json</a>.</p>
+</section>{{end}}
 </main>
 <footer>config {{.Config}} · <a href="/status.json">status.json</a> · <a href="/metrics">metrics</a> · refreshes every 30 s</footer>
 </body>

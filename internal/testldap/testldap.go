@@ -64,6 +64,9 @@ type User struct {
 	Disabled bool
 	// ValidFrom is certgateSessionsValidFrom as text; "" = none.
 	ValidFrom string
+	// Mail is the inetOrgPerson mail attribute; "" = none. certgate does
+	// not read it; a groupware server sharing the directory (SOGo) does.
+	Mail string
 }
 
 // findSlapd returns the slapd binary, skipping the test when it is missing
@@ -350,6 +353,9 @@ func (s *Server) AddUser(u User) string {
 	}
 	if u.ValidFrom != "" {
 		attrs["certgateSessionsValidFrom"] = []string{u.ValidFrom}
+	}
+	if u.Mail != "" {
+		attrs["mail"] = []string{u.Mail}
 	}
 	s.Add(dn, attrs)
 	return dn

@@ -1,7 +1,7 @@
 // Package easclient is a small Exchange ActiveSync client: it sends
-// OPTIONS, Sync, Ping and FolderSync requests the way a phone does, in the
-// plain or the base64 query form, so certgate's tests and demos can drive
-// an EAS route without a device.
+// OPTIONS, Provision, FolderSync, Sync, Ping and SendMail requests the way
+// a phone does, in the plain or the base64 query form, so certgate's tests
+// and demos can drive an EAS route without a device.
 package easclient
 
 import (
@@ -117,6 +117,24 @@ func (c *Client) Ping(ctx context.Context, heartbeat time.Duration) (*http.Respo
 	return c.Do(ctx, "Ping", PingRequest(heartbeat))
 }
 
+// PingFolders sends a Ping watching the given folders (server IDs from
+// FolderSync) of one class ("Email") for heartbeat.
+func (c *Client) PingFolders(ctx context.Context, heartbeat time.Duration, class string, ids ...string) (*http.Response, error) {
+	return c.Do(ctx, "Ping", PingFoldersRequest(heartbeat, class, ids...))
+}
+
+// Provision asks for the device policy (policyKey "0" or empty at first)
+// or acknowledges it (the temporary key the server gave, status "1").
+func (c *Client) Provision(ctx context.Context, policyKey, status string) (*http.Response, error) {
+	return c.Do(ctx, "Provision", ProvisionRequest(policyKey, status))
+}
+
+// SendMail submits mime (an RFC 5322 message) with the EAS 14 WBXML
+// SendMail command, keeping a copy in Sent Items.
+func (c *Client) SendMail(ctx context.Context, clientID string, mime []byte) (*http.Response, error) {
+	return c.Do(ctx, "SendMail", SendMailRequest(clientID, mime))
+}
+
 // FolderSync asks for the folder hierarchy from syncKey ("0" at first).
 func (c *Client) FolderSync(ctx context.Context, syncKey string) (*http.Response, error) {
 	return c.Do(ctx, "FolderSync", FolderSyncRequest(syncKey))
@@ -172,6 +190,58 @@ func SyncRequest(syncKey, collectionID string) []byte {
 			wbxml.Element(p, wbxml.AirSyncCollection,
 				wbxml.Text(p, wbxml.AirSyncSyncKey, syncKey),
 				wbxml.Text(p, wbxml.AirSyncCollectionID, collectionID)))))
+}
+
+// SyncChangesRequest asks for the changes of one collection since syncKey
+// (not "0": the first Sync only fetches a key), at most window at a time.
+func SyncChangesRequest(syncKey, collectionID string, window int) []byte {
+	p := wbxml.PageAirSync
+	return mustEncode(wbxml.Element(p, wbxml.AirSyncSync,
+		wbxml.Element(p, wbxml.AirSyncCollections,
+			wbxml.Element(p, wbxml.AirSyncCollection,
+				wbxml.Text(p, wbxml.AirSyncSyncKey, syncKey),
+				wbxml.Text(p, wbxml.AirSyncCollectionID, collectionID),
+				wbxml.Element(p, wbxml.AirSyncGetChanges),
+				wbxml.Text(p, wbxml.AirSyncWindowSize, strconv.Itoa(window))))))
+}
+
+// PingFoldersRequest is a Ping body watching folders of one class.
+func PingFoldersRequest(heartbeat time.Duration, class string, ids ...string) []byte {
+	p := wbxml.PagePing
+	folders := wbxml.Element(p, wbxml.PingFolders)
+	for _, id := range ids {
+		folders.Children = append(folders.Children, wbxml.Element(p, wbxml.PingFolder,
+			wbxml.Text(p, wbxml.PingID, id),
+			wbxml.Text(p, wbxml.PingClass, class)))
+	}
+	return mustEncode(wbxml.Element(p, wbxml.PingPing,
+		wbxml.Text(p, wbxml.PingHeartbeatInterval, strconv.Itoa(int(heartbeat/time.Second))),
+		folders))
+}
+
+// ProvisionRequest asks for (policyKey "" or "0") or acknowledges (the
+// server's temporary key and status "1") the EAS provisioning policy.
+func ProvisionRequest(policyKey, status string) []byte {
+	p := wbxml.PageProvision
+	policy := wbxml.Element(p, wbxml.ProvisionPolicy,
+		wbxml.Text(p, wbxml.ProvisionPolicyType, "MS-EAS-Provisioning-WBXML"))
+	if policyKey != "" && policyKey != "0" {
+		policy.Children = append(policy.Children, wbxml.Text(p, wbxml.ProvisionPolicyKey, policyKey))
+	}
+	if status != "" {
+		policy.Children = append(policy.Children, wbxml.Text(p, wbxml.ProvisionStatus, status))
+	}
+	return mustEncode(wbxml.Element(p, wbxml.ProvisionProvision,
+		wbxml.Element(p, wbxml.ProvisionPolicies, policy)))
+}
+
+// SendMailRequest is an EAS 14 SendMail body.
+func SendMailRequest(clientID string, mime []byte) []byte {
+	p := wbxml.PageComposeMail
+	return mustEncode(wbxml.Element(p, wbxml.ComposeSendMail,
+		wbxml.Text(p, wbxml.ComposeClientID, clientID),
+		wbxml.Element(p, wbxml.ComposeSaveInSentItems),
+		wbxml.Opaque(p, wbxml.ComposeMime, mime)))
 }
 
 // PingRequest is a Ping body watching the inbox (folder 1) for heartbeat.

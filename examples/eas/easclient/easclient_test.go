@@ -117,3 +117,42 @@ func TestTransportError(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// The requests a phone sends to a real server decode to what they say.
+func TestPhoneRequests(t *testing.T) {
+	mime := []byte("Subject: hi\r\n\r\nbody\x00with a NUL\r\n")
+	send, err := wbxml.Decode(easclient.SendMailRequest("c1", mime))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := send.Find(wbxml.PageComposeMail, wbxml.ComposeMime); m == nil || m.Text != string(mime) ||
+		send.Find(wbxml.PageComposeMail, wbxml.ComposeClientID).Text != "c1" ||
+		send.Find(wbxml.PageComposeMail, wbxml.ComposeSaveInSentItems) == nil {
+		t.Errorf("SendMail decodes to %+v", send)
+	}
+	ping, err := wbxml.Decode(easclient.PingFoldersRequest(5*time.Minute, "Email", "mail%2Fa", "mail%2Fb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := ping.FindAll(wbxml.PagePing, wbxml.PingID)
+	if len(ids) != 2 || ids[1].Text != "mail%2Fb" || ping.Find(wbxml.PagePing, wbxml.PingHeartbeatInterval).Text != "300" {
+		t.Errorf("Ping decodes to %+v", ping)
+	}
+	prov, err := wbxml.Decode(easclient.ProvisionRequest("123", "1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prov.Find(wbxml.PageProvision, wbxml.ProvisionPolicyKey).Text != "123" || prov.Find(wbxml.PageProvision, wbxml.ProvisionStatus).Text != "1" {
+		t.Errorf("Provision decodes to %+v", prov)
+	}
+	if first, _ := wbxml.Decode(easclient.ProvisionRequest("0", "")); first.Find(wbxml.PageProvision, wbxml.ProvisionPolicyKey) != nil {
+		t.Error("the first Provision carries a policy key")
+	}
+	sync, err := wbxml.Decode(easclient.SyncChangesRequest("1-2", "mail%2Fa", 50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sync.Find(wbxml.PageAirSync, wbxml.AirSyncGetChanges) == nil || sync.Find(wbxml.PageAirSync, wbxml.AirSyncWindowSize).Text != "50" {
+		t.Errorf("Sync decodes to %+v", sync)
+	}
+}

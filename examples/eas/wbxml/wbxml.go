@@ -14,19 +14,34 @@ import (
 // Code pages (MS-ASWBXML 2.1.2.1).
 const (
 	PageAirSync         byte = 0
+	PageEmail           byte = 2
 	PageFolderHierarchy byte = 7
 	PagePing            byte = 13
+	PageProvision       byte = 14
+	PageComposeMail     byte = 21
 )
 
 // Tags used by the example, by code page.
 const (
 	// AirSync (page 0).
-	AirSyncSync         byte = 0x05
-	AirSyncSyncKey      byte = 0x0B
-	AirSyncStatus       byte = 0x0E
-	AirSyncCollection   byte = 0x0F
-	AirSyncCollectionID byte = 0x12
-	AirSyncCollections  byte = 0x1C
+	AirSyncSync            byte = 0x05
+	AirSyncAdd             byte = 0x07
+	AirSyncSyncKey         byte = 0x0B
+	AirSyncServerID        byte = 0x0D
+	AirSyncStatus          byte = 0x0E
+	AirSyncCollection      byte = 0x0F
+	AirSyncClass           byte = 0x10
+	AirSyncCollectionID    byte = 0x12
+	AirSyncGetChanges      byte = 0x13
+	AirSyncMoreAvailable   byte = 0x14
+	AirSyncWindowSize      byte = 0x15
+	AirSyncCommands        byte = 0x16
+	AirSyncCollections     byte = 0x1C
+	AirSyncApplicationData byte = 0x1D
+
+	// Email (page 2).
+	EmailSubject byte = 0x14
+	EmailFrom    byte = 0x18
 
 	// FolderHierarchy (page 7).
 	FolderDisplayName byte = 0x07
@@ -48,6 +63,21 @@ const (
 	PingFolder            byte = 0x0A
 	PingID                byte = 0x0B
 	PingClass             byte = 0x0C
+
+	// Provision (page 14).
+	ProvisionProvision  byte = 0x05
+	ProvisionPolicies   byte = 0x06
+	ProvisionPolicy     byte = 0x07
+	ProvisionPolicyType byte = 0x08
+	ProvisionPolicyKey  byte = 0x09
+	ProvisionStatus     byte = 0x0B
+
+	// ComposeMail (page 21).
+	ComposeSendMail        byte = 0x05
+	ComposeSaveInSentItems byte = 0x08
+	ComposeMime            byte = 0x10
+	ComposeClientID        byte = 0x11
+	ComposeStatus          byte = 0x12
 )
 
 // Global tokens (WBXML 1.3 section 7.1).
@@ -74,11 +104,19 @@ type Node struct {
 	Tag      byte
 	Text     string
 	Children []*Node
+	// Opaque makes Encode write Text as opaque data (as devices send
+	// MIME) rather than as an inline string.
+	Opaque bool
 }
 
 // Element makes a node with children.
 func Element(page, tag byte, children ...*Node) *Node {
 	return &Node{Page: page, Tag: tag, Children: children}
+}
+
+// Opaque makes a node holding opaque data.
+func Opaque(page, tag byte, data []byte) *Node {
+	return &Node{Page: page, Tag: tag, Text: string(data), Opaque: true}
 }
 
 // Text makes a node holding a string.
@@ -101,6 +139,22 @@ func (n *Node) Find(page, tag byte) *Node {
 		}
 	}
 	return nil
+}
+
+// FindAll returns every node, depth first from n itself, with that page
+// and tag.
+func (n *Node) FindAll(page, tag byte) []*Node {
+	if n == nil {
+		return nil
+	}
+	var out []*Node
+	if n.Page == page && n.Tag == tag {
+		out = append(out, n)
+	}
+	for _, c := range n.Children {
+		out = append(out, c.FindAll(page, tag)...)
+	}
+	return out
 }
 
 // Encode writes root as a WBXML document. It returns an error for a tag
@@ -126,7 +180,7 @@ func Encode(root *Node) ([]byte, error) {
 		}
 		b = append(b, n.Tag|bitContent)
 		if n.Text != "" {
-			if bytes.IndexByte([]byte(n.Text), 0) >= 0 {
+			if n.Opaque || bytes.IndexByte([]byte(n.Text), 0) >= 0 {
 				// An inline string ends at NUL; opaque data can hold one.
 				b = append(b, tokOpaque)
 				b = appendMBUint32(b, uint32(len(n.Text)))

@@ -137,3 +137,19 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// An Opaque node is written as opaque data even without a NUL, as devices
+// send MIME, and reads back as the same text.
+func TestOpaqueNode(t *testing.T) {
+	b, err := wbxml.Encode(wbxml.Opaque(wbxml.PageComposeMail, wbxml.ComposeMime, []byte("Subject: x")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte{0xC3, 10}) {
+		t.Errorf("no OPAQUE token of length 10 in % x", b)
+	}
+	n, err := wbxml.Decode(b)
+	if err != nil || n.Text != "Subject: x" || n.Page != wbxml.PageComposeMail {
+		t.Errorf("decoded %+v, %v", n, err)
+	}
+}

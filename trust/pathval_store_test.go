@@ -1,0 +1,66 @@
+package trust_test
+
+import (
+	"crypto/x509"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/trust"
+)
+
+// A CA that expires while certgate runs refuses the chains through it from
+// that moment, cached or not, without a new store.
+func TestCAExpiringWhileRunning(t *testing.T) {
+	root := wideRoot(t, "Root")
+	inter := root.Intermediate(t, "Inter", testpki.Validity(t0.AddDate(0, -1, 0), t0.Add(time.Hour)))
+	leaf := inter.Leaf(t, "a", testpki.Validity(t0.AddDate(0, -1, 0), t0.AddDate(1, 0, 0)))
+	s := mustStore(t, []trust.CA{rootCA(root), interCA(inter)})
+	certs := []*x509.Certificate{leaf.Cert}
+	if _, err := s.Verify(certs, t0); err != nil {
+		t.Fatalf("before expiry: %v", err)
+	}
+	if _, err := s.Verify(certs, t0); err != nil { // from the cache
+		t.Fatalf("before expiry, cached: %v", err)
+	}
+	later := t0.Add(2 * time.Hour)
+	_, err := s.Verify(certs, later)
+	if trust.ReasonOf(err) != string(trust.Expired) || !strings.Contains(err.Error(), `CA "CN=Inter"`) {
+		t.Fatalf("after the CA expired: %v", err)
+	}
+	st := s.CAStatus(later)
+	if !st[0].Usable || st[1].Usable || st[1].Reason != trust.Expired {
+		t.Fatalf("CAStatus after expiry: %+v", st)
+	}
+}
+
+// A CA renewed with the same key has two certificates with one SKI: both
+// are kept, either path works, and the issuer is found by name and key.
+func TestCAsSharingAKey(t *testing.T) {
+	root := wideRoot(t, "Root")
+	inter := root.Intermediate(t, "Inter", testpki.Validity(t0.AddDate(-2, 0, 0), t0.AddDate(0, 0, -1)))
+	renewed := root.Intermediate(t, "Inter", testpki.Key(inter.Key), testpki.Validity(t0.AddDate(0, 0, -2), t0.AddDate(2, 0, 0)))
+	if string(inter.Cert.SubjectKeyId) != string(renewed.Cert.SubjectKeyId) {
+		t.Fatal("test PKI: the renewed CA should have the old SKI")
+	}
+	leaf := inter.Leaf(t, "a", testpki.Validity(t0.AddDate(0, -1, 0), t0.AddDate(0, 1, 0)))
+	s := mustStore(t, []trust.CA{rootCA(root), interCA(inter), interCA(renewed)})
+	chain, err := s.Verify([]*x509.Certificate{leaf.Cert}, t0)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if chain[1] != renewed.Cert {
+		t.Fatalf("chain goes through %v, want the valid renewed certificate", chain[1].NotAfter)
+	}
+	if ca, ok := s.IssuerOf(leaf.Cert); !ok || ca.Cert.Subject.CommonName != "Inter" {
+		t.Fatalf("IssuerOf: %v %v", ca, ok)
+	}
+	if _, ok := s.BySKI(inter.Cert.SubjectKeyId); !ok {
+		t.Fatal("BySKI finds nothing")
+	}
+	st := s.CAStatus(t0)
+	if st[1].Usable || !st[2].Usable {
+		t.Fatalf("CAStatus: %+v", st)
+	}
+}
