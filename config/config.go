@@ -118,8 +118,13 @@ type Identity struct {
 	Bindings []Binding `yaml:"bindings"`
 	// Directory is nil when the file leaves it out: the identity is then
 	// the certificate value itself.
-	Directory         *Directory        `yaml:"directory"`
-	Header            string            `yaml:"header"`
+	Directory *Directory `yaml:"directory"`
+	Header    string     `yaml:"header"`
+	// StripHeaders are further request headers the backend trusts from
+	// certgate (SOGo's x-webobjects-*, a PHP app's REMOTE_USER twin):
+	// removed from every client request, in every case and underscore
+	// spelling, like the identity header.
+	StripHeaders      []string          `yaml:"stripHeaders"`
 	ForwardClientCert ForwardClientCert `yaml:"forwardClientCert"`
 	// RefuseWeakMappings refuses bindings that are weak certificate
 	// mappings (trust.Binding.Weak), as AD's full enforcement mode does.

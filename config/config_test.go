@@ -428,6 +428,8 @@ func TestErrors(t *testing.T) {
 			`identity.header: "X Remote" is not a valid header name`},
 		{"reserved header", mustReplace(t, base, "identity:\n", "identity:\n  header: x-forwarded-for\n"), "x-forwarded",
 			`identity.header: "x-forwarded-for" is reserved for the proxy`},
+		{"strip framing header", mustReplace(t, base, "identity:\n", "identity:\n  stripHeaders: [x-webobjects-server-url, Content_Length]\n"), "stripHeaders",
+			`identity.stripHeaders[1]: "Content_Length" frames or routes the request and cannot be stripped`},
 		{"bad binding field", mustReplace(t, base, "identity:\n", "identity:\n  bindings: [{certificateField: UPN, userAttribute: userPrincipalName}]\n"), "UPN",
 			`identity.bindings[0].certificateField: "UPN" is not allowed, want one of PrincipalName, RFC822Name`},
 		{"directory both", mustReplace(t, base, "{file: users.yaml}", "{file: users.yaml, ldap: {url: ldaps://dc, baseDN: x}}"), "directory",

@@ -343,6 +343,11 @@ func (v *validator) identity() {
 	if err := checkIdentityHeader(id.Header); err != nil {
 		v.errf("identity.header", "%v", err)
 	}
+	for i, h := range id.StripHeaders {
+		if err := checkStripHeader(h); err != nil {
+			v.errf(fmt.Sprintf("identity.stripHeaders[%d]", i), "%v", err)
+		}
+	}
 	v.enum("identity.forwardClientCert", string(id.ForwardClientCert), ForwardNone, ForwardRFC9440, ForwardXFCC)
 	if d := id.Directory; d != nil {
 		switch {
@@ -390,6 +395,25 @@ func checkIdentityHeader(h string) error {
 	}
 	if contains(reservedHeaders, strings.ToLower(h)) {
 		return fmt.Errorf("%q is reserved for the proxy; pick another name", h)
+	}
+	return nil
+}
+
+// checkStripHeader accepts any field name a client could send, except the
+// hop-by-hop and framing headers the proxy must read itself: removing Host
+// or Content-Length would not strip an identity, it would break the request.
+func checkStripHeader(h string) error {
+	if h == "" {
+		return fmt.Errorf("must not be empty")
+	}
+	for _, r := range h {
+		if !isTokenChar(r) {
+			return fmt.Errorf("%q is not a valid header name", h)
+		}
+	}
+	switch strings.ToLower(strings.ReplaceAll(h, "_", "-")) {
+	case "host", "connection", "content-length", "content-type", "transfer-encoding", "te", "trailer", "upgrade", "expect":
+		return fmt.Errorf("%q frames or routes the request and cannot be stripped", h)
 	}
 	return nil
 }

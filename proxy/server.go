@@ -30,6 +30,9 @@ type Policy struct {
 	Routes     []*Route
 	// IdentityHeader carries the bound user's userPrincipalName.
 	IdentityHeader string
+	// StripHeaders are removed from every client request like the
+	// identity header (identity.stripHeaders).
+	StripHeaders []string
 	// ForwardClientCert is "none", "rfc9440" or "xfcc".
 	ForwardClientCert string
 	// RejectWithHTTP completes the handshake for refused clients and
@@ -167,6 +170,7 @@ func (s *Server) SetPolicy(p *Policy) error {
 	}
 	p.gen = s.gen.Add(1)
 	stripped := append([]string{p.IdentityHeader}, pathOverrideHeaders...)
+	stripped = append(stripped, p.StripHeaders...)
 	for _, rt := range p.Routes {
 		if rt.Assertion != nil {
 			stripped = append(stripped, rt.Assertion.Header())

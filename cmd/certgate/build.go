@@ -202,6 +202,7 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 		Binder:            trust.NewBinder(bindings, b.dir),
 		Routes:            routes,
 		IdentityHeader:    cfg.Identity.Header,
+		StripHeaders:      cfg.Identity.StripHeaders,
 		ForwardClientCert: string(cfg.Identity.ForwardClientCert),
 		RejectWithHTTP:    cfg.ClientAuth.RejectWith == "http",
 		MinVersion:        minVersion,

@@ -167,3 +167,37 @@ func TestServeMisdirectedHost(t *testing.T) {
 		t.Fatalf("a misdirected request reached the backend")
 	}
 }
+
+// TestServeStripsConfiguredHeaders: identity.stripHeaders are removed like
+// the identity header, in every case and underscore spelling, and nothing
+// else is.
+func TestServeStripsConfiguredHeaders(t *testing.T) {
+	requireCurl(t)
+	e := newEnv(t, envConfig{identity: `  bindings:
+    - {certificateField: PrincipalName, userAttribute: userPrincipalName}
+  directory:
+    file: users.yaml
+  stripHeaders: [x-webobjects-server-url, X-Auth-Type]
+`})
+	cert, key := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+	res := e.curl(cert, key,
+		"-H", "x-webobjects-server-url: https://evil.example",
+		"-H", "X_WebObjects_Server_URL: https://evil.example",
+		"-H", "x-auth-type: evil",
+		"-H", "X_AUTH_TYPE: evil",
+		"-H", "X-Webobjects-Server-Name: kept.example")
+	if res.code != 200 {
+		t.Fatalf("got %d %s", res.code, res.stderr)
+	}
+	h := e.backend.requests()[0].Header
+	for k, v := range h {
+		for _, x := range v {
+			if strings.Contains(x, "evil") {
+				t.Errorf("configured header reached the backend: %s: %s", k, x)
+			}
+		}
+	}
+	if got := h.Get("X-Webobjects-Server-Name"); got != "kept.example" {
+		t.Errorf("an unlisted header was removed too: %q", got)
+	}
+}
