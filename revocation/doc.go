@@ -48,7 +48,12 @@
 // candidates for a certificate any of its keys issued; the one whose scope
 // covers the certificate decides. A CRL signed by a key other than the
 // certificate's issuer's counts only while that key's certificate, and
-// every configured certificate above it, is valid and not revoked.
+// every configured certificate above it, is valid and not revoked, and
+// while Source.VerifySigner (trust's RFC 5280 path validation, wired by
+// cmd/certgate) accepts that certificate's path: path length, name
+// constraints, critical extensions, key size. Its answer is kept until the
+// decision time crosses a validity bound of the configured certificates, so
+// the check path does not validate paths.
 // Configured certificates with one SKI (a CA renewed with the same key,
 // cross-signed) share one source: one fetch, one CRL, one cache file.
 //
