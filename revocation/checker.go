@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/certgate/certgate/trust/pathval"
 )
 
 // Checker checks verified chains against CRLs (and OCSP) and keeps those
@@ -28,7 +30,7 @@ type Checker struct {
 	mu      sync.Mutex // guards the fields below; never held during I/O, never taken by Check
 	sources map[string]*source
 	gen     uint64
-	// byName lists the keys of each CA name (normDN of the subject), in
+	// byName lists the keys of each CA name (pathval.NameKey of the subject), in
 	// configuration order: the CA's certificates, whose CRLs may all speak
 	// for what any of its keys issued.
 	byName map[string][]string
@@ -248,7 +250,7 @@ func newSource(key string, src Source, certs []*x509.Certificate, signers []sign
 
 // caName is the name CA certificates are grouped by.
 func caName(c *x509.Certificate) string {
-	if dn, ok := normDN(c.RawSubject); ok {
+	if dn, ok := pathval.NameKey(c.RawSubject); ok {
 		return dn
 	}
 	return "raw:" + string(c.RawSubject)
@@ -347,12 +349,12 @@ func (c *Checker) signerPathLocked(cert *x509.Certificate, depth int) *signerRef
 	}
 	r := &signerRef{cert: cert, verify: c.verifySigner, bounds: c.bounds}
 	c.refs[string(cert.Raw)] = r // before recursing: a loop ends at this entry
-	if sameName(cert.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(cert) == nil {
+	if pathval.SameName(cert.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(cert) == nil {
 		r.anchor = true
 		return r
 	}
 	for _, p := range c.certs {
-		if sameName(p.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(p) == nil {
+		if pathval.SameName(p.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(p) == nil {
 			r.parent = string(subjectKeyID(p))
 			if depth < maxSignerPath {
 				r.up = c.signerPathLocked(p, depth+1)

@@ -18,6 +18,8 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/certgate/certgate/trust/pathval"
 )
 
 // Entry reason codes (RFC 5280 5.3.1) that change the merge.
@@ -516,7 +518,7 @@ func parseCRL(raw []byte, iss issuer, pace *pacer) (*crl, error) {
 	}
 
 	// Who signed it, before anything the signer says is believed.
-	if !sameName(issuerName, iss.cert.RawSubject) {
+	if !pathval.SameName(issuerName, iss.cert.RawSubject) {
 		return nil, fetchErrorf(KindSignature, "CRL issuer name is not the CA's subject")
 	}
 	algo, ok := signatureAlgorithm(outerAI)

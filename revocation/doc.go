@@ -35,7 +35,8 @@
 // and the reasons it covers (onlySomeReasons, and the reasons of the
 // matching distribution points) are all of them. A CRL for some reasons only
 // revokes what it lists and clears nothing. Names are compared as bytes
-// first, then by RFC 5280 7.1 (decoded, case-folded, spaces collapsed);
+// first, then by RFC 5280 7.1 as path validation compares them
+// ([pathval.NameKey]: decoded, NFKC, case-folded, spaces collapsed);
 // the IDP's names are prepared at ingest so that the check on the
 // handshake path is byte comparisons. A certificate that no CRL covers has
 // no usable CRL (crl_unavailable), never "not revoked". Indirect CRLs (an
@@ -67,6 +68,6 @@
 // under the same rules.
 //
 // Errors carry a SPEC reason code through a ReasonCode method: "revoked",
-// "crl_unavailable", "crl_stale" or "ocsp_unavailable". The package imports
-// no other certgate package.
+// "crl_unavailable", "crl_stale" or "ocsp_unavailable". Of certgate, the
+// package imports only trust/pathval, for that one name comparison.
 package revocation
