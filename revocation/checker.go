@@ -355,7 +355,7 @@ func (c *Checker) signerPathLocked(cert *x509.Certificate, depth int) *signerRef
 	}
 	for _, p := range c.certs {
 		if pathval.SameName(p.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(p) == nil {
-			r.parent = string(subjectKeyID(p))
+			r.parent = string(pathval.KeyID(p))
 			if depth < maxSignerPath {
 				r.up = c.signerPathLocked(p, depth+1)
 			}
@@ -409,7 +409,7 @@ func (c *Checker) SetSources(srcs []Source) {
 			continue
 		}
 		all = append(all, src.Issuer)
-		key := string(subjectKeyID(src.Issuer))
+		key := string(pathval.KeyID(src.Issuer))
 		m := byKey[key]
 		if m == nil {
 			byKey[key] = &merged{src: src, certs: []*x509.Certificate{src.Issuer}}
@@ -526,7 +526,7 @@ func issuerSKI(c *x509.Certificate, buf *[sha1.Size]byte) []byte {
 	if len(c.SubjectKeyId) > 0 {
 		return c.SubjectKeyId
 	}
-	return keyHashSKI(c, buf)
+	return pathval.ComputeKeyID(c, buf)
 }
 
 // Check checks a verified chain (leaf first, root last): every certificate

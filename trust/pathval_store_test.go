@@ -8,6 +8,7 @@ import (
 
 	"github.com/certgate/certgate/internal/testpki"
 	"github.com/certgate/certgate/trust"
+	"github.com/certgate/certgate/trust/pathval"
 )
 
 // A CA that expires while certgate runs refuses the chains through it from
@@ -84,5 +85,18 @@ func TestCheckCRLSigner(t *testing.T) {
 	}
 	if err := s.CheckCRLSigner(crlKey.Cert, crlKey.Cert.NotAfter.Add(time.Second)); trust.ReasonOf(err) != string(trust.Expired) {
 		t.Errorf("an expired CRL key: %v", err)
+	}
+}
+
+// Store passes pathval's reasons on as its own: they must be the same SPEC
+// codes.
+func TestPathvalReasonsAreTrustReasons(t *testing.T) {
+	for p, r := range map[pathval.Reason]trust.Reason{
+		pathval.Untrusted: trust.Untrusted, pathval.Expired: trust.Expired, pathval.NotYetValid: trust.NotYetValid,
+		pathval.BadUsage: trust.BadUsage, pathval.NameConstraints: trust.NameConstraints, pathval.Malformed: trust.MalformedCertificate,
+	} {
+		if string(p) != string(r) {
+			t.Errorf("pathval %q is trust %q", p, r)
+		}
 	}
 }

@@ -83,29 +83,8 @@ func describeName(n name) string {
 }
 
 func attrShort(oid string) string {
-	switch oid {
-	case "2.5.4.3":
-		return "CN"
-	case "2.5.4.6":
-		return "C"
-	case "2.5.4.7":
-		return "L"
-	case "2.5.4.8":
-		return "ST"
-	case "2.5.4.10":
-		return "O"
-	case "2.5.4.11":
-		return "OU"
-	case "2.5.4.5":
-		return "SERIALNUMBER"
-	case "2.5.4.9":
-		return "STREET"
-	case "0.9.2342.19200300.100.1.25":
-		return "DC"
-	case "0.9.2342.19200300.100.1.1":
-		return "UID"
-	case "1.2.840.113549.1.9.1":
-		return "emailAddress"
+	if n, ok := attributeNames[oid]; ok {
+		return n
 	}
 	return oid
 }
