@@ -35,16 +35,9 @@ func name(atvs ...[3]any) []byte {
 	return append([]byte{0x30, byte(len(rdns))}, rdns...)
 }
 
-var (
-	cn = []byte{0x55, 0x04, 0x03}
-	o  = []byte{0x55, 0x04, 0x0a}
-)
+var cn = []byte{0x55, 0x04, 0x03}
 
-const (
-	printable = 0x13
-	utf8s     = 0x0c
-	ia5       = 0x16
-)
+const printable = 0x13
 
 func TestReasonMask(t *testing.T) {
 	for _, tc := range []struct {
