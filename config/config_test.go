@@ -154,7 +154,7 @@ func TestDefaults(t *testing.T) {
 		{"admin.listen", c.Admin.Listen, "127.0.0.1:9090"},
 		{"serverTLS.minVersion", c.ServerTLS.MinVersion, "1.2"},
 		{"serverTLS.storage", c.ServerTLS.Storage, filepath.Join(".certgate", "certmagic")},
-		{"clientAuth.rejectWith", c.ClientAuth.RejectWith, config.RejectHandshake},
+		{"clientAuth.rejectWith", c.ClientAuth.RejectWith, config.RejectHTTP},
 		{"revocation.onUnavailable", c.Revocation.OnUnavailable, config.Deny},
 		{"revocation.maxCRLSize", c.Revocation.MaxCRLSize, config.Size(64 << 20)},
 		{"revocation.ocsp", c.Revocation.OCSP, config.OCSPOff},
@@ -519,7 +519,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"two documents", "listen: \":1\"\n---\nlisten: \":2\"\n", "x.yaml:2: a second YAML document starts here"},
 		{"not a mapping", "- a\n- b\n", "x.yaml:1: the file must be a mapping of keys to values, not a list"},
 		{"syntax", "listen: \":1\"\n  bad: [\n", "x.yaml:"},
-		{"tab indentation", "serverTLS:\n\tcertFile: x\n", "x.yaml:2: found character that cannot start any token"},
+		{"tab indentation", "serverTLS:\n\tcertFile: x\n", "x.yaml:2: indented with a tab: YAML indents with spaces only"},
+		{"tab after spaces", "listen: \":1\"\nserverTLS:\n  certFile: x\n \tkeyFile: y\n", "x.yaml:4: indented with a tab: YAML indents with spaces only"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -51,7 +51,7 @@ func applyDefaults(c *Config) {
 		d.str(&a.Storage, "serverTLS.acme.storage", c.ServerTLS.Storage)
 	}
 
-	d.str((*string)(&c.ClientAuth.RejectWith), "clientAuth.rejectWith", string(RejectHandshake))
+	d.str((*string)(&c.ClientAuth.RejectWith), "clientAuth.rejectWith", string(RejectHTTP))
 
 	r := &c.Revocation
 	d.str((*string)(&r.OnUnavailable), "revocation.onUnavailable", string(Deny))

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/certfmt"
 	"github.com/certgate/certgate/proxy/clientcert"
 	"github.com/certgate/certgate/proxy/eas"
 	"github.com/certgate/certgate/trust"
@@ -40,7 +41,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.metrics.decision(ReasonMisdirected)
 		s.log.Info("decision", "reason", ReasonMisdirected, "sni", sni, "host", host, "remote", r.RemoteAddr)
 		s.rejected(Rejection{Reason: ReasonMisdirected, Remote: r.RemoteAddr})
-		http.Error(w, ReasonMisdirected+": the Host header does not match the TLS server name", http.StatusMisdirectedRequest)
+		writeRefusal(w, ReasonMisdirected)
 		return
 	}
 	if p.JWKSPath != "" && r.URL.Path == p.JWKSPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
@@ -50,8 +51,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	d := s.decideConn(p, ci, r.TLS.PeerCertificates, r.RemoteAddr)
 	if !d.OK() {
-		w.Header().Set("Connection", "close")
-		http.Error(w, "forbidden: "+d.Reason, http.StatusForbidden)
+		writeRefusal(w, d.Reason)
 		return
 	}
 	rt := p.route(host, r.URL.Path)
@@ -76,7 +76,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			s.log.Info("decision", "reason", ReasonEASUserMismatch, "user", d.Identity.User.UserPrincipalName,
 				"route", rt.Name, "remote", r.RemoteAddr, "error", err.Error())
 			s.rejected(Rejection{Reason: ReasonEASUserMismatch, User: d.Identity.User.UserPrincipalName, Route: rt.Name, Remote: r.RemoteAddr})
-			http.Error(w, "forbidden: "+ReasonEASUserMismatch, http.StatusForbidden)
+			writeRefusal(w, ReasonEASUserMismatch)
 			return
 		}
 		cmd = q.Cmd
@@ -221,9 +221,9 @@ func (s *Server) logDecision(d *Decision, sni, route, remote string) {
 	attrs = append(attrs, slog.String("reason", d.Reason))
 	if len(d.Chain) > 0 {
 		leaf := d.Chain[0]
-		attrs = append(attrs, slog.String("subject", leaf.Subject.String()), slog.String("serial", leaf.SerialNumber.Text(16)))
+		attrs = append(attrs, slog.String("subject", certfmt.Subject(leaf)), slog.String("serial", leaf.SerialNumber.Text(16)))
 		if len(d.Chain) > 1 {
-			attrs = append(attrs, slog.String("issuer_ski", hexString(issuerKey(d.Chain[1]))))
+			attrs = append(attrs, slog.String("issuer_ski", certfmt.SKI(issuerKey(d.Chain[1]))))
 		}
 	}
 	if u := d.Identity.User.UserPrincipalName; u != "" {
@@ -242,15 +242,6 @@ func (s *Server) logDecision(d *Decision, sni, route, remote string) {
 		attrs = append(attrs, slog.String("error", d.Err.Error()))
 	}
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "decision", attrs...)
-}
-
-func hexString(b []byte) string {
-	const digits = "0123456789ABCDEF"
-	out := make([]byte, 2*len(b))
-	for i, c := range b {
-		out[2*i], out[2*i+1] = digits[c>>4], digits[c&15]
-	}
-	return string(out)
 }
 
 func hostOnly(hostport string) string {

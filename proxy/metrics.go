@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/certgate/certgate/internal/certfmt"
 )
 
 // Metrics are the data plane's Prometheus series. Labels are closed sets:
@@ -96,8 +98,14 @@ func (s *Server) handshakeConfig(p *Policy, chi *tls.ClientHelloInfo) *tls.Confi
 	}
 	verify := s.verifyConnectionFrom(p, remote)
 	c := p.tls.Clone()
+	refused := false
 	c.VerifyConnection = func(cs tls.ConnectionState) error {
 		err := verify(cs)
+		if err == errRefuseOverHTTP {
+			// c is this connection's own config: TLS 1.3 checks it after
+			// VerifyConnection and sends no ticket.
+			refused, c.SessionTicketsDisabled, err = true, true, nil
+		}
 		result := "ok"
 		switch {
 		case err != nil:
@@ -107,6 +115,18 @@ func (s *Server) handshakeConfig(p *Policy, chi *tls.ClientHelloInfo) *tls.Confi
 		}
 		s.metrics.handshakeDur.WithLabelValues(result).Observe(time.Since(start).Seconds())
 		return err
+	}
+	if p.RejectWithHTTP {
+		wrap := c.WrapSession
+		c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+			if refused {
+				// TLS 1.2 promised a ticket in its ServerHello, before
+				// the client certificate was seen: an empty one is how
+				// RFC 5077 §3.3 takes the promise back.
+				return nil, nil
+			}
+			return wrap(cs, ss)
+		}
 	}
 	return c
 }
@@ -177,9 +197,9 @@ func (s *Server) RecentRejections() []Rejection { return s.metrics.rejections.li
 func rejectionOf(d *Decision, route, remote string) Rejection {
 	x := Rejection{Reason: d.Reason, User: d.Identity.User.UserPrincipalName, Route: route, Remote: remote}
 	if len(d.Chain) > 0 {
-		x.Subject = d.Chain[0].Subject.String()
+		x.Subject = certfmt.Subject(d.Chain[0])
 		if len(d.Chain) > 1 {
-			x.IssuerSKI = hexString(issuerKey(d.Chain[1]))
+			x.IssuerSKI = certfmt.SKI(issuerKey(d.Chain[1]))
 		}
 	}
 	return x

@@ -238,8 +238,20 @@ func (s *Server) configForClient(chi *tls.ClientHelloInfo) (*tls.Config, error) 
 // verifyConnection is the handshake gate; it runs on full handshakes and on
 // resumptions alike.
 func (s *Server) verifyConnection(p *Policy) func(tls.ConnectionState) error {
-	return s.verifyConnectionFrom(p, "")
+	verify := s.verifyConnectionFrom(p, "")
+	return func(cs tls.ConnectionState) error {
+		if err := verify(cs); err != errRefuseOverHTTP {
+			return err
+		}
+		return nil
+	}
 }
+
+// errRefuseOverHTTP is what verifyConnectionFrom returns for a refused
+// client with rejectWith: http: the handshake goes on (the handler answers
+// with the reason), but the connection's config must not issue it a
+// session ticket.
+var errRefuseOverHTTP = errors.New("certgate: refused, answered over HTTP")
 
 // verifyConnectionFrom is verifyConnection for a client at remote, which
 // the decision log names.
@@ -253,9 +265,9 @@ func (s *Server) verifyConnectionFrom(p *Policy, remote string) func(tls.Connect
 		}
 		if !d.OK() {
 			if p.RejectWithHTTP {
-				// The handler answers 403 with the reason; the decision is
+				// The handler answers with the reason; the decision is
 				// logged there, once.
-				return nil
+				return errRefuseOverHTTP
 			}
 			result = "rejected"
 			s.metrics.handshake(result)

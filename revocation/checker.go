@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/certgate/certgate/internal/certfmt"
 	"github.com/certgate/certgate/trust/pathval"
 )
 
@@ -424,7 +425,7 @@ func (c *Checker) SetSources(srcs []Source) {
 			m.src.CRLURL, m.src.DeltaCRLURL = src.CRLURL, src.DeltaCRLURL
 		case src.CRLURL != "" && (src.CRLURL != m.src.CRLURL || src.DeltaCRLURL != m.src.DeltaCRLURL):
 			c.log.Warn("configured certificates with one SKI name different CRL URLs; the first is used",
-				"issuer_ski", hex.EncodeToString([]byte(key)), "subject", src.Issuer.Subject.String(),
+				"issuer_ski", hex.EncodeToString([]byte(key)), "subject", certfmt.Subject(src.Issuer),
 				"crl_url", m.src.CRLURL, "ignored_crl_url", src.CRLURL)
 		}
 		if m.src.OCSPURL == "" {
@@ -662,33 +663,33 @@ func (c *Checker) checkSigner(s *snapshot, r *signerRef, at time.Time, depth int
 		return nil
 	}
 	if depth >= maxSignerDepth {
-		return fmt.Errorf("CRL signer %q: more than %d CRL signers deep", r.cert.Subject.String(), maxSignerDepth)
+		return fmt.Errorf("CRL signer %q: more than %d CRL signers deep", certfmt.Subject(r.cert), maxSignerDepth)
 	}
 	signer := r.cert
 	if err := r.validated(at); err != nil {
-		return fmt.Errorf("CRL signer %q (serial %s): its certification path is not valid: %w", signer.Subject.String(), serialHex(signer.SerialNumber), err)
+		return fmt.Errorf("CRL signer %q (serial %s): its certification path is not valid: %w", certfmt.Subject(signer), serialHex(signer.SerialNumber), err)
 	}
 	for i, link := 0, r; ; i, link = i+1, link.up {
 		if link == nil || i > maxSignerPath {
-			return fmt.Errorf("CRL signer %q (serial %s): no configured path to a root", signer.Subject.String(), serialHex(signer.SerialNumber))
+			return fmt.Errorf("CRL signer %q (serial %s): no configured path to a root", certfmt.Subject(signer), serialHex(signer.SerialNumber))
 		}
 		cert := link.cert
 		if at.Before(cert.NotBefore) || at.After(cert.NotAfter) {
-			return fmt.Errorf("CRL signer %q: certificate %q (serial %s) is not valid at %s", signer.Subject.String(),
-				cert.Subject.String(), serialHex(cert.SerialNumber), at.UTC().Format(time.RFC3339))
+			return fmt.Errorf("CRL signer %q: certificate %q (serial %s) is not valid at %s", certfmt.Subject(signer),
+				certfmt.Subject(cert), serialHex(cert.SerialNumber), at.UTC().Format(time.RFC3339))
 		}
 		if link.anchor {
 			return nil
 		}
 		pv := s.cas[link.parent]
 		if link.parent == "" || pv == nil {
-			return fmt.Errorf("CRL signer %q: the issuer %q of certificate %q (serial %s) is not a configured CA", signer.Subject.String(),
-				cert.Issuer.String(), cert.Subject.String(), serialHex(cert.SerialNumber))
+			return fmt.Errorf("CRL signer %q: the issuer %q of certificate %q (serial %s) is not a configured CA", certfmt.Subject(signer),
+				certfmt.Issuer(cert), certfmt.Subject(cert), serialHex(cert.SerialNumber))
 		}
 		if err := c.checkCert(s, pv, cert, pv.issuer, at, depth+1); err != nil {
-			what := fmt.Sprintf("CRL signer %q (serial %s)", signer.Subject.String(), serialHex(signer.SerialNumber))
+			what := fmt.Sprintf("CRL signer %q (serial %s)", certfmt.Subject(signer), serialHex(signer.SerialNumber))
 			if cert != signer {
-				what += fmt.Sprintf(": certificate %q (serial %s) above it", cert.Subject.String(), serialHex(cert.SerialNumber))
+				what += fmt.Sprintf(": certificate %q (serial %s) above it", certfmt.Subject(cert), serialHex(cert.SerialNumber))
 			}
 			var re *Error
 			if errors.As(err, &re) {

@@ -116,6 +116,9 @@ type Options struct {
 	OCSP          OCSPMode
 	// CacheDir keeps the last good CRL of each CA; "" means no persistence.
 	CacheDir string
+	// CacheReadOnly reads CacheDir but never writes it (`certgate validate`
+	// looks at the cache of a running serve and must not change it).
+	CacheReadOnly bool
 	// MaxCRLSize caps every fetched body (default 64 MiB).
 	MaxCRLSize int64
 	// FetchTimeout bounds every fetch (default 15s).

@@ -34,13 +34,14 @@ func SubjectKeyID(cert *x509.Certificate) []byte { return pathval.KeyID(cert) }
 //   - IssuerAndSerialNumber: "<I>" + issuer DN + "<SR>" + serial. The DN is
 //     [FormatDN]: pkix.Name.String()'s RFC 4514 order, most specific RDN
 //     first ("CN=CONTOSO-DC-CA,DC=contoso,DC=com"), with DC, UID and E
-//     named. The cloud CBA's documentation shows the X.500 order
-//     ("DC=com,DC=contoso,CN=…") in one example; directory values must be
-//     written in the RFC 4514 order to match. The serial is upper-case big-endian hex of its
-//     magnitude bytes without colons or a sign byte ("0A1B…", as shown in
-//     the certificate), not the byte-reversed form AD's
-//     altSecurityIdentities uses.
+//     named. The serial is upper-case big-endian hex of its magnitude
+//     bytes without colons or a sign byte ("0A1B…", as shown in the
+//     certificate). A certificateUserIds binding also looks the value up
+//     as AD writes it (DNs most significant RDN first, "DC=com,DC=contoso,
+//     CN=…", and the serial byte-reversed), and directories compare DNs
+//     normalised ([CertificateUserIDKey]).
 //   - Subject: [FormatDN] of the subject, same form as above.
+//   - IssuerAndSubject: "<I>" + issuer DN + "<S>" + subject DN.
 func FieldValues(cert *x509.Certificate, f Field) ([]string, error) {
 	switch f {
 	case FieldPrincipalName:
@@ -56,6 +57,8 @@ func FieldValues(cert *x509.Certificate, f Field) ([]string, error) {
 		return []string{"<I>" + dnString(cert.RawIssuer, cert.Issuer) + "<SR>" + serialHex(cert)}, nil
 	case FieldSubject:
 		return []string{dnString(cert.RawSubject, cert.Subject)}, nil
+	case FieldIssuerAndSubject:
+		return []string{"<I>" + dnString(cert.RawIssuer, cert.Issuer) + "<S>" + dnString(cert.RawSubject, cert.Subject)}, nil
 	}
 	return nil, fmt.Errorf("trust: unknown certificate field %q", f)
 }

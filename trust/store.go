@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/certgate/certgate/internal/certfmt"
 	"github.com/certgate/certgate/trust/pathval"
 )
 
@@ -223,7 +224,7 @@ func newGen() uint64 {
 
 // describe names a certificate in errors: subject and key identifier.
 func describe(c *x509.Certificate) string {
-	return fmt.Sprintf("%q (SKI %X)", c.Subject.String(), SubjectKeyID(c))
+	return fmt.Sprintf("%q (SKI %s)", certfmt.Subject(c), certfmt.SKI(SubjectKeyID(c)))
 }
 
 // HintPool returns the configured roots and intermediates, for

@@ -52,9 +52,9 @@ var soakExpect = [soakKinds]struct {
 	body string
 }{
 	{200, "hello alice@contoso.com"},
-	{403, "forbidden: revoked"},
-	{403, "forbidden: identity_unmapped"},
-	{403, "forbidden: no_certificate"},
+	{495, "SSL Certificate Error: revoked: "},
+	{403, "Forbidden: identity_unmapped: "},
+	{496, "SSL Certificate Required: no_certificate: "},
 }
 
 func parseSoakFlags(args []string) (*soakFlags, error) {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,11 +60,11 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 	b := &built{cfg: cfg}
 	cas := make([]trust.CA, 0, len(cfg.CAs))
 	for _, c := range cfg.CAs {
-		crl, err := resolveURL(cfg, c.CRL)
+		crl, err := cfg.ResolveCRLURL(c.CRL)
 		if err != nil {
 			return nil, err
 		}
-		delta, err := resolveURL(cfg, c.DeltaCRL)
+		delta, err := cfg.ResolveCRLURL(c.DeltaCRL)
 		if err != nil {
 			return nil, err
 		}
@@ -289,23 +288,6 @@ func keepDirectory(prev, b *built) {
 	b.ldap.Close()
 	b.ldap, b.dir, b.ldapBorrowed = prev.ldap, prev.ldap, true
 	b.policy.Binder = trust.NewBinder(b.bindings, prev.ldap)
-}
-
-// resolveURL makes a relative file:// CRL URL relative to the config's
-// folder, as every other path in the config is.
-func resolveURL(cfg *config.Config, raw string) (string, error) {
-	if raw == "" {
-		return "", nil
-	}
-	rest, ok := strings.CutPrefix(raw, "file://")
-	if !ok {
-		return raw, nil
-	}
-	if strings.HasPrefix(rest, "/") {
-		return raw, nil
-	}
-	u := url.URL{Scheme: "file", Path: cfg.Path(rest)}
-	return u.String(), nil
 }
 
 func loadPool(path string) (*x509.CertPool, error) {

@@ -123,9 +123,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 Try:
   # accepted: the backend sees X-Remote-User: alice@contoso.com and verifies X-Certgate-Assertion
   %s
-  # refused (403 revoked): bob's certificate is on the intermediate's CRL
+  # refused (495 revoked): bob's certificate is on the intermediate's CRL
   %s
-  # refused (403 no_certificate): no client certificate
+  # refused (496 no_certificate): no client certificate
   %s
   # refused (403 identity_unmapped): mallory's certificate is valid but maps to no user
   %s
@@ -152,8 +152,9 @@ serverTLS:
   certFile: tls/server.pem
   keyFile: tls/server-key.pem
 clientAuth:
-  # The demo answers refused clients with 403 and the reason so curl shows
-  # why; the default, handshake, refuses them with a TLS alert.
+  # The default: refused clients get 495/496/403 with the reason code and
+  # a hint, so curl and a browser show why; "handshake" refuses them with a
+  # TLS alert instead.
   rejectWith: http
 trustedCertificateAuthorities:
   - authorityType: root

@@ -71,16 +71,16 @@ func TestDemoCurlLinesDoWhatTheySay(t *testing.T) {
 			if strings.Contains(s.comment, "spoofed") && strings.Contains(got, "admin@contoso.com") {
 				t.Errorf("spoofed header reached the demo backend: %q", got)
 			}
-		case strings.Contains(s.comment, "403 revoked"):
-			if !strings.Contains(got, "forbidden: revoked") {
+		case strings.Contains(s.comment, "495 revoked"):
+			if !strings.Contains(got, "SSL Certificate Error: revoked: ") {
 				t.Errorf("%s\n%s\ngot %q", s.comment, s.cmd, got)
 			}
-		case strings.Contains(s.comment, "403 no_certificate"):
-			if !strings.Contains(got, "forbidden: no_certificate") {
+		case strings.Contains(s.comment, "496 no_certificate"):
+			if !strings.Contains(got, "SSL Certificate Required: no_certificate: ") {
 				t.Errorf("%s\n%s\ngot %q", s.comment, s.cmd, got)
 			}
 		case strings.Contains(s.comment, "403 identity_unmapped"):
-			if !strings.Contains(got, "forbidden: identity_unmapped") {
+			if !strings.Contains(got, "Forbidden: identity_unmapped: ") {
 				t.Errorf("%s\n%s\ngot %q", s.comment, s.cmd, got)
 			}
 		default:

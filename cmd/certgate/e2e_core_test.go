@@ -84,20 +84,27 @@ func TestServeRefusesInHandshake(t *testing.T) {
 	}
 }
 
+// TestServeRejectWithHTTPShowsReason: refused clients get nginx's
+// statuses (496 no certificate, 495 a failing one, 403 no admissible user)
+// with the reason code and a one-line hint, and are never forwarded.
 func TestServeRejectWithHTTPShowsReason(t *testing.T) {
 	requireCurl(t)
 	e := newEnv(t, envConfig{rejectWith: "http"})
 	foreign := testpki.Root(t, "Foreign Root")
 	cert, key := e.writeLeaf("eve", foreign.Leaf(t, "eve", testpki.UPN("alice@contoso.com")))
+	mcert, mkey := e.writeLeaf("mallory", e.inter.Leaf(t, "mallory", testpki.UPN("mallory@fabrikam.com")))
 	for _, tc := range []struct {
-		cert, key, want string
+		cert, key string
+		code      int
+		want      string
 	}{
-		{cert, key, "untrusted"},
-		{"", "", "no_certificate"},
+		{cert, key, 495, "SSL Certificate Error: untrusted: the certificate was not issued by a certificate authority this site trusts\n"},
+		{"", "", 496, "SSL Certificate Required: no_certificate: this site requires a client certificate"},
+		{mcert, mkey, 403, "Forbidden: identity_unmapped: no user of this site is bound to this certificate\n"},
 	} {
 		res := e.curl(tc.cert, tc.key)
-		if res.code != http.StatusForbidden || !strings.Contains(res.body, tc.want) {
-			t.Errorf("want 403 %s, got %d %q %s", tc.want, res.code, res.body, res.stderr)
+		if res.code != tc.code || !strings.Contains(res.body, tc.want) || strings.Count(res.body, "\n") != 1 {
+			t.Errorf("want %d %q, got %d %q %s", tc.code, tc.want, res.code, res.body, res.stderr)
 		}
 	}
 	if n := len(e.backend.requests()); n != 0 {

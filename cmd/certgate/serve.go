@@ -29,14 +29,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-func configPath(flagValue string) string {
-	if flagValue != "" {
-		return flagValue
+func configPath(flagValue string) (string, error) {
+	path, from := flagValue, "--config "+flagValue
+	if path == "" {
+		path, from = os.Getenv("CERTGATE_CONFIG"), "$CERTGATE_CONFIG="+os.Getenv("CERTGATE_CONFIG")
 	}
-	if env := os.Getenv("CERTGATE_CONFIG"); env != "" {
-		return env
+	if path == "" {
+		path, from = "certgate.yaml", ""
 	}
-	return "certgate.yaml"
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if from == "" {
+			return "", usageErr("no certgate.yaml in the current folder: name the config file with --config FILE or $CERTGATE_CONFIG")
+		}
+		return "", usageErr("%s: no such file (the config file is named by --config FILE, else $CERTGATE_CONFIG, else ./certgate.yaml)", from)
+	}
+	return path, nil
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -59,7 +66,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		return usageErr("--log-format must be json or text, got %q", *format)
 	}
-	inst, err := startFromConfig(ctx, configPath(*cfgFlag), stderr, instanceOptions{logLevel: *level, logFormat: *format})
+	path, err := configPath(*cfgFlag)
+	if err != nil {
+		return err
+	}
+	inst, err := startFromConfig(ctx, path, stderr, instanceOptions{logLevel: *level, logFormat: *format})
 	if err != nil {
 		return err
 	}
@@ -107,6 +118,11 @@ type instance struct {
 	mu      sync.Mutex // serialises reloads
 	current *built
 	hashes  map[string][32]byte
+
+	// sweepMu serialises sweepDirectory, which keeps in seenValidFrom the
+	// last sessionsValidFrom it acted on per user (lower-case UPN).
+	sweepMu       sync.Mutex
+	seenValidFrom map[string]time.Time
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
@@ -198,6 +214,9 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 	} else {
 		inst.cert = newServerCert(storageDir(cfg), log)
 		if _, err := inst.cert.loadFiles(ctx, cfg.Path(cfg.ServerTLS.CertFile), cfg.Path(cfg.ServerTLS.KeyFile)); err != nil {
+			if kp := (*keyPairLoadError)(nil); errors.As(err, &kp) {
+				return nil, &exitError{code: 2, err: keyPairError(cfg, kp)}
+			}
 			return nil, &exitError{code: 2, err: fmt.Errorf("%s: %w", cfg.File, err)}
 		}
 	}
@@ -267,6 +286,8 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 	}
 	inst.wg.Add(1)
 	go func() { defer inst.wg.Done(); inst.watch(ctx, cfg.Reload.PollInterval.Duration) }()
+	inst.wg.Add(1)
+	go func() { defer inst.wg.Done(); inst.sweepDirectories(ctx) }()
 
 	log.Info("certgate serving", "listen", inst.ln.Addr().String(), "admin", inst.adminAddr(), "config", path,
 		"cas", len(cfg.CAs), "routes", len(cfg.Routes), "version", version)
@@ -275,13 +296,17 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 }
 
 func newRevocation(cfg *config.Config, log *slog.Logger, now func() time.Time) *revocation.Checker {
+	return revocation.New(revocationOptions(cfg, log, now))
+}
+
+func revocationOptions(cfg *config.Config, log *slog.Logger, now func() time.Time) revocation.Options {
 	policy, _ := revocation.ParsePolicy(string(cfg.Revocation.OnUnavailable))
 	ocspMode, _ := revocation.ParseOCSPMode(string(cfg.Revocation.OCSP))
 	cacheDir := ""
 	if cfg.Revocation.CacheDir != "" {
 		cacheDir = cfg.Path(cfg.Revocation.CacheDir)
 	}
-	return revocation.New(revocation.Options{
+	return revocation.Options{
 		OnUnavailable: policy,
 		OCSP:          ocspMode,
 		CacheDir:      cacheDir,
@@ -289,9 +314,9 @@ func newRevocation(cfg *config.Config, log *slog.Logger, now func() time.Time) *
 		FetchTimeout:  cfg.Revocation.FetchTimeout.Duration,
 		MinRefresh:    cfg.Revocation.MinRefresh.Duration,
 		MaxRefresh:    cfg.Revocation.MaxRefresh.Duration,
-		Logger:        log.With("component", "revocation"),
+		Logger:        log, // revocation.New adds "component"
 		Now:           now,
-	})
+	}
 }
 
 func storageDir(cfg *config.Config) string {

@@ -64,7 +64,7 @@ func Describe(c *x509.Certificate) string {
 		subj = "(empty subject)"
 	}
 	if c.IsCA {
-		return fmt.Sprintf("CA %q (SKI %X)", subj, KeyID(c))
+		return fmt.Sprintf("CA %q (SKI %x)", subj, KeyID(c)) // lower-case hex, as certgate writes SKIs everywhere
 	}
 	return fmt.Sprintf("certificate %q (serial %X)", subj, c.SerialNumber)
 }

@@ -140,6 +140,11 @@ func decodeString(tag cbasn1.Tag, b []byte) (string, bool) {
 	return "", false
 }
 
+// PrepareString is the §7.1 string preparation of one attribute value
+// (NFKC, case folded, insignificant spaces removed), for comparing names
+// that come as text, such as AD's altSecurityIdentities values.
+func PrepareString(s string) string { return prepare(s) }
+
 // prepare applies the §7.1 string preparation.
 func prepare(s string) string {
 	s = norm.NFKC.String(s)
