@@ -69,5 +69,7 @@
 //
 // Errors carry a SPEC reason code through a ReasonCode method: "revoked",
 // "crl_unavailable", "crl_stale" or "ocsp_unavailable". Of certgate, the
-// package imports only trust/pathval, for that one name comparison.
+// package imports only internal/certfmt, to spell names and key identifiers
+// as everywhere else, and trust/pathval, for the one name comparison and
+// key identifier.
 package revocation

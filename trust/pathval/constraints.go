@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/certgate/certgate/internal/certfmt"
 )
 
 // kind is a GeneralName choice (RFC 5280 §4.2.1.6), its context tag number.
@@ -75,18 +77,11 @@ func describeName(n name) string {
 			} else {
 				v = "#" + strings.TrimPrefix(v, "b")
 			}
-			atvs = append(atvs, attrShort(oid)+"="+v)
+			atvs = append(atvs, certfmt.AttrName(oid)+"="+v)
 		}
 		parts = append(parts, strings.Join(atvs, "+"))
 	}
 	return `"` + strings.Join(parts, ",") + `"`
-}
-
-func attrShort(oid string) string {
-	if n, ok := attributeNames[oid]; ok {
-		return n
-	}
-	return oid
 }
 
 var errBadGeneralName = errors.New("GeneralName does not parse")

@@ -1,13 +1,18 @@
 package pathval
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/certgate/certgate/internal/certfmt"
 )
 
 // Reason says why a path was refused. The values are certgate's SPEC
@@ -96,3 +101,16 @@ func ComputeKeyID(c *x509.Certificate, buf *[sha1.Size]byte) []byte {
 	}
 	return buf[:]
 }
+
+// FormatName renders a DER distinguished name for explanations the way
+// certgate spells DNs everywhere ([certfmt.DN]: RFC 4514 order, DC, UID and
+// emailAddress named). A name that does not parse is shown as hex.
+func FormatName(raw []byte) string {
+	if s := certfmt.DN(raw, pkix.Name{}); s != "" || bytes.Equal(raw, emptyName) {
+		return s
+	}
+	return "#" + hex.EncodeToString(raw)
+}
+
+// emptyName is the DER of an empty Name, which formats as "".
+var emptyName = []byte{0x30, 0x00}
