@@ -94,6 +94,9 @@ func TestCRLSignerPathValidationIsKept(t *testing.T) {
 	if n := calls.Load(); n != 1 {
 		t.Errorf("%d path validations for checks between the same bounds, want 1", n)
 	}
+	if n := testing.AllocsPerRun(100, func() { _ = p.c.Check(p.alice.Chain, p.t0) }); n != 0 {
+		t.Errorf("Check through a validated CRL signer allocates %.1f times", n)
+	}
 	refuseWith(t, p.c, p.alice, p.t0.Add(3*time.Hour), revocation.ReasonCRLUnavailable, "certification path is not valid", "expired")
 	if n := calls.Load(); n != 2 {
 		t.Errorf("%d path validations after crossing the signer's notAfter, want 2", n)
