@@ -45,6 +45,13 @@ type Config struct {
 type Admin struct {
 	// Listen is host:port; empty means disabled (write "" or "off").
 	Listen string `yaml:"listen"`
+	// AllowedHosts are DNS names, besides the listener's own address,
+	// that requests may name in Host (IP literals and localhost always
+	// may): anything else is a DNS-rebinding page.
+	AllowedHosts []string `yaml:"allowedHosts"`
+	// TokenFile holds a bearer token the status pages and POST endpoints
+	// require; without one they are off on a non-loopback listener.
+	TokenFile string `yaml:"tokenFile"`
 }
 
 // Enabled reports whether the admin listener is on.
@@ -174,6 +181,8 @@ type Route struct {
 	Timeout           Duration  `yaml:"timeout"`
 	NetBIOSDomain     string    `yaml:"netbiosDomain"`
 	Autodiscover      bool      `yaml:"autodiscover"`
+	// WebSocket allows WebSocket upgrades (web routes; default true).
+	WebSocket *bool `yaml:"websocket"`
 	// BackendClientCert and BackendClientKey are certgate's own client
 	// certificate to an https backend that requires one.
 	BackendClientCert string `yaml:"backendClientCert"`
@@ -228,6 +237,9 @@ type Limits struct {
 	MaxSANs                int      `yaml:"maxSANs"`
 	MinRSABits             int      `yaml:"minRSABits"`
 	H2MaxConcurrentStreams int      `yaml:"h2MaxConcurrentStreams"`
+	// MaxUnauthenticatedPerIP caps one source address's connections that
+	// have not (yet) presented an admitted certificate.
+	MaxUnauthenticatedPerIP int `yaml:"maxUnauthenticatedPerIP"`
 }
 
 // Shutdown configures the drain on SIGTERM.

@@ -567,6 +567,9 @@ func (v *validator) routes() {
 			if r.Autodiscover {
 				v.errf(p+".autodiscover", "is only for kind: eas")
 			}
+		} else if r.WebSocket != nil && *r.WebSocket {
+			// A tunnel would skip every per-request EAS check.
+			v.errf(p+".websocket", "is only for kind: web; eas routes never switch protocols")
 		}
 	}
 }
@@ -702,6 +705,7 @@ func (v *validator) limits() {
 	v.atLeast("limits.maxSANs", l.MaxSANs, 1)
 	v.atLeast("limits.minRSABits", l.MinRSABits, 1024)
 	v.atLeast("limits.h2MaxConcurrentStreams", l.H2MaxConcurrentStreams, 1)
+	v.atLeast("limits.maxUnauthenticatedPerIP", l.MaxUnauthenticatedPerIP, 1)
 }
 
 // TLSMinVersion returns serverTLS.minVersion as a crypto/tls version number.

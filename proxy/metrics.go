@@ -39,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "certgate_tls_handshakes_total",
-			Help: "TLS handshakes on the client listener by result: ok, resumed, rejected (certgate refused the client) or error.",
+			Help: "TLS handshakes on the client listener by result: ok, resumed, rejected (certgate refused the client), error, or capped (closed at accept: the source address held limits.maxUnauthenticatedPerIP connections without an admitted certificate).",
 		}, []string{"result"}),
 		handshakeDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:                        "certgate_tls_handshake_duration_seconds",
@@ -96,7 +96,8 @@ func (s *Server) handshakeConfig(p *Policy, chi *tls.ClientHelloInfo) *tls.Confi
 	if chi.Conn != nil {
 		remote = chi.Conn.RemoteAddr().String()
 	}
-	verify := s.verifyConnectionFrom(p, remote)
+	gc, _ := chi.Conn.(*guardConn)
+	verify := s.verifyConnectionFrom(p, remote, gc)
 	c := p.tls.Clone()
 	refused := false
 	c.VerifyConnection = func(cs tls.ConnectionState) error {

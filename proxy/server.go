@@ -36,6 +36,10 @@ type Policy struct {
 	// answers 403 with the reason, instead of a TLS alert.
 	RejectWithHTTP bool
 	MinVersion     uint16
+	// IdentityFromCertificate is the no-directory mode: the identity is
+	// the certificate value itself, so a certificate with several values
+	// for the matching binding is ambiguous.
+	IdentityFromCertificate bool
 	// JWKS is the public half of every route's assertion keys. JWKSPath,
 	// when set, also serves it on the client listener.
 	JWKS     *assertion.KeySet
@@ -55,6 +59,10 @@ type Limits struct {
 	MaxHeaderBytes       int
 	MaxConnections       int
 	MaxConcurrentStreams int
+	// MaxUnauthenticatedPerIP caps the connections one source address may
+	// hold before (or without) an admitted certificate; 0 means
+	// DefaultMaxUnauthenticatedPerIP.
+	MaxUnauthenticatedPerIP int
 }
 
 // Options configure a Server.
@@ -114,6 +122,9 @@ func NewServer(opts Options) *Server {
 	if lim.MaxConcurrentStreams <= 0 {
 		lim.MaxConcurrentStreams = 250
 	}
+	if lim.MaxUnauthenticatedPerIP <= 0 {
+		lim.MaxUnauthenticatedPerIP = DefaultMaxUnauthenticatedPerIP
+	}
 	s.opts.Limits = lim
 	s.base = &tls.Config{
 		MinVersion:         tls.VersionTLS12,
@@ -155,7 +166,7 @@ func (s *Server) SetPolicy(p *Policy) error {
 		}
 	}
 	p.gen = s.gen.Add(1)
-	stripped := []string{p.IdentityHeader}
+	stripped := append([]string{p.IdentityHeader}, pathOverrideHeaders...)
 	for _, rt := range p.Routes {
 		if rt.Assertion != nil {
 			stripped = append(stripped, rt.Assertion.Header())
@@ -238,7 +249,7 @@ func (s *Server) configForClient(chi *tls.ClientHelloInfo) (*tls.Config, error) 
 // verifyConnection is the handshake gate; it runs on full handshakes and on
 // resumptions alike.
 func (s *Server) verifyConnection(p *Policy) func(tls.ConnectionState) error {
-	verify := s.verifyConnectionFrom(p, "")
+	verify := s.verifyConnectionFrom(p, "", nil)
 	return func(cs tls.ConnectionState) error {
 		if err := verify(cs); err != errRefuseOverHTTP {
 			return err
@@ -255,7 +266,7 @@ var errRefuseOverHTTP = errors.New("certgate: refused, answered over HTTP")
 
 // verifyConnectionFrom is verifyConnection for a client at remote, which
 // the decision log names.
-func (s *Server) verifyConnectionFrom(p *Policy, remote string) func(tls.ConnectionState) error {
+func (s *Server) verifyConnectionFrom(p *Policy, remote string, gc *guardConn) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
 		now := s.now()
 		d := p.Decide(context.Background(), cs.PeerCertificates, now, now)
@@ -265,8 +276,12 @@ func (s *Server) verifyConnectionFrom(p *Policy, remote string) func(tls.Connect
 		}
 		if !d.OK() {
 			if p.RejectWithHTTP {
-				// The handler answers with the reason; the decision is
-				// logged there, once.
+				// The handler answers 403 with the reason; the decision is
+				// logged there, once. The connection is good for that
+				// answer only, within the header timeout (unauth.go).
+				if gc != nil {
+					gc.refused(time.Now().Add(s.opts.Limits.ReadHeaderTimeout))
+				}
 				return errRefuseOverHTTP
 			}
 			result = "rejected"
@@ -281,6 +296,9 @@ func (s *Server) verifyConnectionFrom(p *Policy, remote string) func(tls.Connect
 			return &handshakeRefusal{reason: d.Reason}
 		}
 		s.metrics.handshake(result)
+		if gc != nil {
+			gc.admitted()
+		}
 		return nil
 	}
 }
@@ -300,6 +318,8 @@ func (s *Server) Serve(ln net.Listener) error {
 	if n := s.opts.Limits.MaxConnections; n > 0 {
 		ln = newLimitListener(ln, n)
 	}
+	// Outermost, so the TLS handshake sees the guardConn (unauth.go).
+	ln = newUnauthListener(ln, s.opts.Limits.MaxUnauthenticatedPerIP, s.metrics)
 	err := s.http.ServeTLS(ln, "", "")
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

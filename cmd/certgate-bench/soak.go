@@ -236,7 +236,8 @@ routes:
   - {name: web, pathPrefix: /, backend: "http://%s"}
 logging: {level: warn}
 reload: {pollInterval: 1s}
-limits: {maxConnections: 20000}
+# One address plays the whole fleet, refused clients included.
+limits: {maxConnections: 20000, maxUnauthenticatedPerIP: 20000}
 `, gen, proxyPort, adminPort, crlLn.Addr(), crlLn.Addr(), be.Addr())
 		tmp := cfgPath + ".tmp"
 		if err := os.WriteFile(tmp, []byte(cfg), 0o644); err != nil {

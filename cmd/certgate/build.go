@@ -150,7 +150,9 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 			Timeout:       r.Timeout.Duration,
 			NetbiosDomain: r.NetBIOSDomain,
 			Autodiscover:  r.Autodiscover,
-			NoKeepAlive:   r.BackendKeepAlive != nil && !*r.BackendKeepAlive,
+			// Web routes pass WebSocket upgrades unless the config says no.
+			DisableWebSocket: r.WebSocket != nil && !*r.WebSocket,
+			NoKeepAlive:      r.BackendKeepAlive != nil && !*r.BackendKeepAlive,
 		}
 		if p, ok := strings.CutPrefix(r.Backend, "unix:"); ok && !filepath.IsAbs(p) && !strings.HasPrefix(p, "//") {
 			rc.Backend = "unix:" + cfg.Path(p)
@@ -208,8 +210,10 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 		ForwardClientCert: string(cfg.Identity.ForwardClientCert),
 		RejectWithHTTP:    cfg.ClientAuth.RejectWith == "http",
 		MinVersion:        minVersion,
-		JWKS:              assertion.NewKeySet(assertionKeys...),
-		JWKSPath:          cfg.JWKS.ProxyPath,
+		// No directory: the certificate value is the identity.
+		IdentityFromCertificate: b.dir == nil,
+		JWKS:                    assertion.NewKeySet(assertionKeys...),
+		JWKSPath:                cfg.JWKS.ProxyPath,
 	}
 	if rev != nil {
 		p.Revocation = rev

@@ -44,6 +44,20 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else if len(pos) > 0 {
 		return usageErr("demo takes no arguments, got %q", pos[0])
 	}
+	// Take the port and the folder before touching anything in it: a
+	// second demo on the same folder or port must fail while the running
+	// one's config and CRL cache are still intact (it hot-reloads them).
+	probe, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("demo: cannot listen on %s (another certgate demo? pass --listen): %w", *listen, err)
+	}
+	defer probe.Close()
+	*listen = probe.Addr().String()
+	unlock, err := lockDemoDir(*dir)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer unlock()
 	pki, err := loadOrMakeDemoPKI(*dir)
 	if err != nil {
 		return fmt.Errorf("demo PKI in %s: %w", *dir, err)
@@ -90,6 +104,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := os.WriteFile(cfgPath, []byte(demoConfig(*listen, *adminListen, crlBase, "http://"+backendLn.Addr().String())), 0o644); err != nil {
 		return err
 	}
+	// The probe held the port until here; certgate listens on it again at
+	// once (the folder lock keeps other demos out of the gap).
+	probe.Close()
 	inst, err := startFromConfig(ctx, cfgPath, stderr, instanceOptions{})
 	if err != nil {
 		return err

@@ -234,6 +234,8 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 			MaxHeaderBytes:       int(cfg.Limits.MaxHeaderBytes),
 			MaxConnections:       cfg.Limits.MaxConnections,
 			MaxConcurrentStreams: cfg.Limits.H2MaxConcurrentStreams,
+			// Applied at start; a reload keeps the listener's value.
+			MaxUnauthenticatedPerIP: cfg.Limits.MaxUnauthenticatedPerIP,
 		},
 	})
 	if err := inst.srv.SetPolicy(b.policy); err != nil {
@@ -263,13 +265,24 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 			return nil, fmt.Errorf("admin listen %s: %w", cfg.Admin.Listen, err)
 		}
 	}
+	adminToken, err := readAdminToken(cfg)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	if inst.adminLn != nil && adminToken == "" && !proxy.IsLoopbackListen(inst.adminAddr()) {
+		log.Warn("the admin listener is not on loopback and admin.tokenFile is not set: /status, /status.json and POST /crl/refresh are off (probes and /metrics answer)",
+			"admin", inst.adminAddr())
+	}
 	inst.admin = proxy.NewAdmin(proxy.AdminOptions{
-		Gatherer:    inst.reg,
-		Ready:       inst.ready,
-		Status:      inst.status,
-		StatusPage:  inst.statusPage(),
-		RefreshCRLs: inst.rev.RefreshNow,
-		JWKS:        func() *assertion.KeySet { return inst.srv.Policy().JWKS },
+		Gatherer:     inst.reg,
+		Ready:        inst.ready,
+		Status:       inst.status,
+		StatusPage:   inst.statusPage(),
+		RefreshCRLs:  inst.rev.RefreshNow,
+		ListenAddr:   inst.adminAddr(),
+		AllowedHosts: cfg.Admin.AllowedHosts,
+		Token:        adminToken,
+		JWKS:         func() *assertion.KeySet { return inst.srv.Policy().JWKS },
 	})
 	inst.hashes = inst.watchedHashes(cfg)
 
@@ -601,4 +614,22 @@ func (inst *instance) closeNow() {
 	if inst.current != nil {
 		inst.current.close()
 	}
+}
+
+// readAdminToken reads admin.tokenFile (read at start; a changed token
+// needs a restart). A token shorter than 16 characters is refused: it
+// guards the status pages and POST endpoints of a listener others reach.
+func readAdminToken(cfg *config.Config) (string, error) {
+	if cfg.Admin.TokenFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(cfg.Path(cfg.Admin.TokenFile))
+	if err != nil {
+		return "", fmt.Errorf("%s: admin.tokenFile: %w", cfg.File, err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < 16 || strings.ContainsAny(tok, " \t\r\n") {
+		return "", fmt.Errorf("%s: admin.tokenFile %s: want one token of at least 16 characters without spaces", cfg.File, cfg.Admin.TokenFile)
+	}
+	return tok, nil
 }
