@@ -10,38 +10,18 @@ import (
 	"fmt"
 	"strings"
 
-	"golang.org/x/crypto/cryptobyte"
-	"golang.org/x/crypto/cryptobyte/asn1"
+	"github.com/certgate/certgate/trust/pathval"
 )
 
 // ComputeSKI returns the RFC 5280 §4.2.1.2 method 1 key identifier of
-// cert: the SHA-1 of the subjectPublicKey BIT STRING (without tag, length and
-// unused-bits byte). It is what AD CS and most CAs write, so a CA that omits
-// the extension still gets the key its children's AKI names. Should the
-// SubjectPublicKeyInfo not parse (it did once, or cert would not exist), the
-// SHA-1 of the whole SubjectPublicKeyInfo keeps the result stable.
+// cert, [pathval.ComputeKeyID]: the SHA-1 of the subjectPublicKey bits.
 func ComputeSKI(cert *x509.Certificate) []byte {
-	spki := cryptobyte.String(cert.RawSubjectPublicKeyInfo)
-	var inner, algo cryptobyte.String
-	var bits []byte
-	if spki.ReadASN1(&inner, asn1.SEQUENCE) &&
-		inner.ReadASN1(&algo, asn1.SEQUENCE) &&
-		inner.ReadASN1BitStringAsBytes(&bits) {
-		sum := sha1.Sum(bits)
-		return sum[:]
-	}
-	sum := sha1.Sum(cert.RawSubjectPublicKeyInfo)
-	return sum[:]
+	return pathval.ComputeKeyID(cert, new([sha1.Size]byte))
 }
 
 // SubjectKeyID returns cert's subjectKeyIdentifier, or [ComputeSKI] when the
 // certificate carries none, so every certificate has a key.
-func SubjectKeyID(cert *x509.Certificate) []byte {
-	if len(cert.SubjectKeyId) > 0 {
-		return cert.SubjectKeyId
-	}
-	return ComputeSKI(cert)
-}
+func SubjectKeyID(cert *x509.Certificate) []byte { return pathval.KeyID(cert) }
 
 // FieldValues returns the values a binding on field reads from cert, in
 // certificate order. Most fields have one value; PrincipalName and

@@ -94,6 +94,11 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 		return nil, fmt.Errorf("%s: trustedCertificateAuthorities: %w", cfg.File, err)
 	}
 	b.store = store
+	for i := range b.sources {
+		// A CRL signed by another key of a CA counts only when that key's
+		// certificate passes path validation against this same store.
+		b.sources[i].VerifySigner = store.CheckCRLSigner
+	}
 	clock := now
 	if clock == nil {
 		clock = time.Now

@@ -164,6 +164,18 @@ func prepare(s string) string {
 	return b.String()
 }
 
+// NameKey returns a string that two DER-encoded distinguished names share
+// exactly when [SameName] reports them the same, so callers can prepare a
+// name once and compare or index it as a string; ok is false for a name
+// that does not parse.
+func NameKey(der []byte) (key string, ok bool) {
+	n, err := parseName(der)
+	if err != nil {
+		return "", false
+	}
+	return n.key(), true
+}
+
 // SameName reports whether two DER-encoded distinguished names match by
 // the RFC 5280 §7.1 comparison this package chains names with. A name that
 // does not parse matches nothing.
