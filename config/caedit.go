@@ -713,12 +713,35 @@ func (d *doc) commit(edits []edit, check func(*Config) error) error {
 	}
 	c, err := Parse(out, d.name, d.dir)
 	if err != nil {
-		return fmt.Errorf("refusing the change, the resulting config would not load:\n%w", err)
+		return fmt.Errorf("refusing the change (%s is unchanged); after it the config would not load:\n%w", d.name, withoutLines(err))
 	}
 	if err := check(c); err != nil {
 		return err
 	}
 	return writeAtomic(d.real, out, d.data)
+}
+
+// withoutLines drops file and line from the errors of an edited config
+// that was never written: they would point into the file on disk, where
+// those lines hold something else. The key paths say where, as edited.
+func withoutLines(err error) error {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		var ce *Error
+		if errors.As(e, &ce) {
+			cp := *ce
+			cp.File, cp.Line = "", 0
+			e = &cp
+		}
+		out[i] = e
+	}
+	return errors.Join(out...)
 }
 
 func (d *doc) apply(edits []edit) ([]byte, error) {

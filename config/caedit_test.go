@@ -155,8 +155,9 @@ func TestAddCARefusals(t *testing.T) {
 		{"bad type", "anchor", other, "http://x/r.crl", "", false, `CA type "anchor" is not allowed`},
 		{"missing file", "root", filepath.Join(p.dir, "nope.pem"), "", "", true, "no such file"},
 		{"no CRL, not exempt", "root", other, "", "", false,
-			"refusing the change, the resulting config would not load:\n" + path + ":24: trustedCertificateAuthorities[2].crlDistributionPoint: is required"},
+			"refusing the change (" + path + " is unchanged); after it the config would not load:\ntrustedCertificateAuthorities[2].crlDistributionPoint: is required"},
 		{"bad CRL URL", "root", other, "ldap://x", "", false, `crlDistributionPoint: "ldap://x": want an http://, https:// or file:// URL`},
+		{"file URL with a host", "root", other, "file://crl/x.crl", "", false, `crlDistributionPoint: "file://crl/x.crl" names the host "crl"; write file:crl/x.crl`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -236,7 +237,7 @@ routes:`)
 	if readString(t, path) != before {
 		t.Error("file changed on refusal")
 	}
-	if err := config.RemoveCA(path, "00FF"); err == nil || !strings.Contains(err.Error(), "no CA with SKI 00FF") {
+	if err := config.RemoveCA(path, "00FF"); err == nil || !strings.Contains(err.Error(), "no CA with SKI 00ff") {
 		t.Errorf("unknown SKI: %v", err)
 	}
 	if err := config.RemoveCA(path, "xyz"); err == nil {

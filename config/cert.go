@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/certgate/certgate/internal/certfmt"
 )
 
 // maxCertFileSize bounds a CA certificate file; real ones are a few KiB.
@@ -72,11 +74,10 @@ func parsePEMCertificate(data []byte) (*x509.Certificate, error) {
 	return c, nil
 }
 
-// FormatSKI formats a subject key identifier as upper-case hex without
-// separators, the form `ca list` prints and config files store.
-func FormatSKI(ski []byte) string {
-	return strings.ToUpper(hex.EncodeToString(ski))
-}
+// FormatSKI formats a subject key identifier as certgate prints SKIs
+// everywhere: lower-case hex without separators, as the issuer_ski metric
+// label. ParseSKI reads any case.
+func FormatSKI(ski []byte) string { return certfmt.SKI(ski) }
 
 // KeyID returns the certificate's subject key identifier, or the RFC 5280
 // §4.2.1.2 method 1 identifier (SHA-1 of the subjectPublicKey bits) when it
@@ -127,75 +128,12 @@ func ParseSKI(s string) ([]byte, error) {
 	return b, nil
 }
 
-// SubjectString returns the certificate's subject as an RFC 4514 string, in
-// the order the certificate itself encodes. Unlike pkix.Name.String it names
-// DC, UID and emailAddress, which Active Directory CAs use, instead of
-// printing them as dotted OIDs with hex values.
-func SubjectString(c *x509.Certificate) string {
-	var rdns pkix.RDNSequence
-	if rest, err := asn1.Unmarshal(c.RawSubject, &rdns); err != nil || len(rest) != 0 {
-		return c.Subject.String()
-	}
-	var b strings.Builder
-	for i := len(rdns) - 1; i >= 0; i-- {
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		for j, atv := range rdns[i] {
-			if j > 0 {
-				b.WriteByte('+')
-			}
-			b.WriteString(attrName(atv.Type))
-			b.WriteByte('=')
-			if v, ok := atv.Value.(string); ok {
-				b.WriteString(escapeDN(v))
-			} else if der, err := asn1.Marshal(atv.Value); err == nil {
-				b.WriteString("#" + hex.EncodeToString(der))
-			}
-		}
-	}
-	return b.String()
-}
-
-var attrNames = map[string]string{
-	"2.5.4.3":                    "CN",
-	"2.5.4.5":                    "SERIALNUMBER",
-	"2.5.4.6":                    "C",
-	"2.5.4.7":                    "L",
-	"2.5.4.8":                    "ST",
-	"2.5.4.9":                    "STREET",
-	"2.5.4.10":                   "O",
-	"2.5.4.11":                   "OU",
-	"2.5.4.17":                   "POSTALCODE",
-	"0.9.2342.19200300.100.1.1":  "UID",
-	"0.9.2342.19200300.100.1.25": "DC",
-	"1.2.840.113549.1.9.1":       "emailAddress",
-}
+// SubjectString returns the certificate's subject as certgate prints DNs
+// everywhere ([certfmt.DN]).
+func SubjectString(c *x509.Certificate) string { return certfmt.Subject(c) }
 
 // attrAliases maps the other spellings tools print to the names above.
 var attrAliases = map[string]string{"e": "emailaddress", "email": "emailaddress", "s": "st", "userid": "uid"}
-
-func attrName(oid asn1.ObjectIdentifier) string {
-	if n, ok := attrNames[oid.String()]; ok {
-		return n
-	}
-	return oid.String()
-}
-
-// escapeDN escapes a value as RFC 4514 section 2.4 asks.
-func escapeDN(v string) string {
-	var b strings.Builder
-	for i, r := range v {
-		switch {
-		case strings.ContainsRune(",+\"<>;\\=", r),
-			i == 0 && (r == ' ' || r == '#'),
-			i == len(v)-1 && r == ' ':
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
 
 // issuerMatches compares a configured trustedIssuer with the certificate's
 // subject. Both RFC 4514 order ("CN=..,O=..") and the reversed X.500 order
@@ -229,10 +167,8 @@ func dnParts(dn string) []string {
 		}
 		if k, v, ok := strings.Cut(p, "="); ok {
 			k = strings.ToLower(strings.TrimSpace(k))
-			for oid, name := range attrNames {
-				if k == oid {
-					k = strings.ToLower(name)
-				}
+			if name := certfmt.AttrName(k); name != k {
+				k = strings.ToLower(name)
 			}
 			if a, ok := attrAliases[k]; ok {
 				k = a

@@ -47,6 +47,13 @@ type Config struct {
 type Admin struct {
 	// Listen is host:port; empty means disabled (write "" or "off").
 	Listen string `yaml:"listen"`
+	// AllowedHosts are DNS names, besides the listener's own address,
+	// that requests may name in Host (IP literals and localhost always
+	// may): anything else is a DNS-rebinding page.
+	AllowedHosts []string `yaml:"allowedHosts"`
+	// TokenFile holds a bearer token the status pages and POST endpoints
+	// require; without one they are off on a non-loopback listener.
+	TokenFile string `yaml:"tokenFile"`
 }
 
 // Enabled reports whether the admin listener is on.
@@ -113,9 +120,17 @@ type Identity struct {
 	Bindings []Binding `yaml:"bindings"`
 	// Directory is nil when the file leaves it out: the identity is then
 	// the certificate value itself.
-	Directory         *Directory        `yaml:"directory"`
-	Header            string            `yaml:"header"`
+	Directory *Directory `yaml:"directory"`
+	Header    string     `yaml:"header"`
+	// StripHeaders are further request headers the backend trusts from
+	// certgate (SOGo's x-webobjects-*, a PHP app's REMOTE_USER twin):
+	// removed from every client request, in every case and underscore
+	// spelling, like the identity header.
+	StripHeaders      []string          `yaml:"stripHeaders"`
 	ForwardClientCert ForwardClientCert `yaml:"forwardClientCert"`
+	// RefuseWeakMappings refuses bindings that are weak certificate
+	// mappings (trust.Binding.Weak), as AD's full enforcement mode does.
+	RefuseWeakMappings bool `yaml:"refuseWeakMappings"`
 }
 
 // Binding maps one certificate field to one user attribute.
@@ -173,6 +188,8 @@ type Route struct {
 	Timeout           Duration  `yaml:"timeout"`
 	NetBIOSDomain     string    `yaml:"netbiosDomain"`
 	Autodiscover      bool      `yaml:"autodiscover"`
+	// WebSocket allows WebSocket upgrades (web routes; default true).
+	WebSocket *bool `yaml:"websocket"`
 	// BackendClientCert and BackendClientKey are certgate's own client
 	// certificate to an https backend that requires one.
 	BackendClientCert string `yaml:"backendClientCert"`
@@ -245,6 +262,9 @@ type Limits struct {
 	MaxSANs                int      `yaml:"maxSANs"`
 	MinRSABits             int      `yaml:"minRSABits"`
 	H2MaxConcurrentStreams int      `yaml:"h2MaxConcurrentStreams"`
+	// MaxUnauthenticatedPerIP caps one source address's connections that
+	// have not (yet) presented an admitted certificate.
+	MaxUnauthenticatedPerIP int `yaml:"maxUnauthenticatedPerIP"`
 }
 
 // Shutdown configures the drain on SIGTERM.
@@ -266,17 +286,59 @@ const maxConfigSize = 4 << 20
 // Load reads the config file at path, then does what [Parse] does. Relative
 // paths in the file are resolved against the file's folder.
 func Load(path string) (*Config, error) {
+	return load(path, nil)
+}
+
+// load is Load keeping only the errors whose key keep accepts (nil: all).
+func load(path string, keep func(key string) bool) (*Config, error) {
 	data, err := readFileLimit(path, maxConfigSize)
 	if err != nil {
 		return nil, &Error{File: path, Err: err}
 	}
-	return Parse(data, path, filepath.Dir(path))
+	// An absolute folder, so that what the config names (files, file: CRL
+	// URLs) resolves the same whether the path was typed relative or not.
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, &Error{File: path, Err: err}
+	}
+	return parse(data, path, dir, keep)
+}
+
+// servingOnly are the top-level keys only `serve` needs: a decision on one
+// certificate (`certgate check`) reads none of them.
+var servingOnly = []string{"listen", "admin", "serverTLS", "clientAuth", "routes", "shutdown", "reload"}
+
+// LoadDecision is [Load] for a command that decides certificates without
+// serving (`certgate check`): the listeners, server certificate, routes and
+// their files may be absent or point at files of another machine, so an
+// operator can check a certificate on a workstation with the production
+// trust config. The returned config has no routes.
+func LoadDecision(path string) (*Config, error) {
+	c, err := load(path, func(key string) bool { return !isServingKey(key) })
+	if err != nil {
+		return nil, err
+	}
+	c.Routes = nil
+	return c, nil
+}
+
+func isServingKey(key string) bool {
+	for _, k := range servingOnly {
+		if key == k || strings.HasPrefix(key, k+".") || strings.HasPrefix(key, k+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // Parse decodes data (named name in errors), applies defaults, reads the
 // trusted CA certificates relative to dir, checks that the other files the
 // config names exist, and validates the result.
 func Parse(data []byte, name string, dir string) (*Config, error) {
+	return parse(data, name, dir, nil)
+}
+
+func parse(data []byte, name string, dir string, keep func(key string) bool) (*Config, error) {
 	c, err := Decode(data, name)
 	if err != nil {
 		return nil, err
@@ -284,6 +346,15 @@ func Parse(data []byte, name string, dir string) (*Config, error) {
 	c.Dir = dir
 	loadErrs, failed := c.loadFiles()
 	errs := append(loadErrs, c.validate(failed)...)
+	if keep != nil {
+		kept := errs[:0]
+		for _, e := range errs {
+			if keep(e.Key) {
+				kept = append(kept, e)
+			}
+		}
+		errs = kept
+	}
 	if err := joinErrors(errs); err != nil {
 		return nil, err
 	}
@@ -320,14 +391,14 @@ func decodeNode(data []byte, name string) (*yaml.Node, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &Error{File: name, Err: errors.New("the file is empty")}
 		}
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, data, err)
 	}
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case err == nil:
 		return nil, &Error{File: name, Line: next.Line, Err: errors.New("a second YAML document starts here; a config file holds exactly one")}
 	case !errors.Is(err, io.EOF):
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, data, err)
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
@@ -344,18 +415,40 @@ func decodeNode(data []byte, name string) (*yaml.Node, error) {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func syntaxError(name string, err error) error {
+func syntaxError(name string, data []byte, err error) error {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		if tab := tabIndentedLine(data, line); tab > 0 {
+			// yaml.v3 says "found character that cannot start any token".
+			return &Error{File: name, Line: tab, Err: errors.New("indented with a tab: YAML indents with spaces only")}
+		}
 		return &Error{File: name, Line: line, Err: errors.New(m[2])}
 	}
 	return &Error{File: name, Err: errors.New(strings.TrimPrefix(msg, "yaml: "))}
 }
 
+// tabIndentedLine returns the line (1-based) near line whose indentation
+// holds a tab, or 0. yaml.v3 reports a tab on the line it is on or the one
+// before ("found a tab character that violates indentation", "found
+// character that cannot start any token").
+func tabIndentedLine(data []byte, line int) int {
+	lines := strings.Split(string(data), "\n")
+	for _, n := range []int{line, line + 1, line - 1} {
+		if n < 1 || n > len(lines) {
+			continue
+		}
+		l := lines[n-1]
+		if strings.Contains(l[:len(l)-len(strings.TrimLeft(l, " \t"))], "\t") {
+			return n
+		}
+	}
+	return 0
+}
+
 var (
 	typeErrLine  = regexp.MustCompile(`^line (\d+): (?:column (\d+): )?(.*)$`)
-	unknownField = regexp.MustCompile(`^field (\S+) not found in type `)
+	unknownField = regexp.MustCompile(`^field (\S+) not found in type (\S+)`)
 	cannotDecode = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
 )
 
@@ -370,7 +463,7 @@ var knownMistakes = map[string]string{
 func (c *Config) decodeError(err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		return syntaxError(c.File, err)
+		return syntaxError(c.File, nil, err)
 	}
 	errs := make([]*Error, 0, len(te.Errors))
 	for _, s := range te.Errors {
@@ -385,11 +478,14 @@ func (c *Config) decodeError(err error) error {
 		e := &Error{File: c.File, Line: line}
 		switch {
 		case unknownField.MatchString(msg):
-			key := unknownField.FindStringSubmatch(msg)[1]
+			sm := unknownField.FindStringSubmatch(msg)
+			key := sm[1]
 			e.Key = parentPath(c.pos.keyAt(line, key))
 			text := fmt.Sprintf("unknown key %q", key)
 			if hint, ok := knownMistakes[key]; ok {
 				text += " (" + hint + ")"
+			} else if near := nearestKey(key, sm[2]); near != "" {
+				text += fmt.Sprintf(" (did you mean %q?)", near)
 			}
 			e.Err = errors.New(text)
 		case col > 0:
@@ -473,18 +569,54 @@ func (c *Config) BackendSocket(r Route) string {
 	return c.Path(p)
 }
 
-// CRLPath returns the local file a file: CRL URL names (file:///abs/path, or
-// file:relative/path resolved against the config's folder), and false for
-// other URLs.
+// CRLPath returns the local file a file: CRL URL names, and false for other
+// URLs (and for file: URLs that [ResolveCRLURL] refuses).
 func (c *Config) CRLPath(u string) (string, bool) {
 	pu, err := url.Parse(u)
 	if err != nil || pu.Scheme != "file" {
 		return "", false
 	}
-	if pu.Opaque != "" {
-		return c.Path(pu.Opaque), true
+	p, err := c.filePath(pu)
+	if err != nil {
+		return "", false
 	}
-	return pu.Path, true
+	return p, true
+}
+
+// ResolveCRLURL checks a CRL URL and returns it in the form the revocation
+// checker fetches: http(s) URLs as they are, file: URLs as file:///absolute.
+// The file: forms accepted are file:///abs/path, file://localhost/abs/path,
+// file:/abs/path and file:relative/path (relative to the config's folder).
+// file://name/path is refused, since RFC 8089 reads "name" as a host, and
+// people who write it usually mean a relative path: guessing either way
+// made the same config work or not depending on how --config was typed.
+func (c *Config) ResolveCRLURL(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	u, err := checkCRLURL(raw)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme != "file" {
+		return raw, nil
+	}
+	p, err := c.filePath(u)
+	if err != nil {
+		return "", err
+	}
+	return (&url.URL{Scheme: "file", Path: p}).String(), nil
+}
+
+func (c *Config) filePath(u *url.URL) (string, error) {
+	if u.Opaque != "" {
+		p, err := url.PathUnescape(u.Opaque)
+		if err != nil {
+			return "", err
+		}
+		return c.Path(filepath.FromSlash(p)), nil
+	}
+	return filepath.FromSlash(u.Path), nil
 }
 
 // readFileLimit reads at most limit bytes and refuses a longer file.

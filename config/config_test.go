@@ -154,7 +154,7 @@ func TestDefaults(t *testing.T) {
 		{"admin.listen", c.Admin.Listen, "127.0.0.1:9090"},
 		{"serverTLS.minVersion", c.ServerTLS.MinVersion, "1.2"},
 		{"serverTLS.storage", c.ServerTLS.Storage, filepath.Join(".certgate", "certmagic")},
-		{"clientAuth.rejectWith", c.ClientAuth.RejectWith, config.RejectHandshake},
+		{"clientAuth.rejectWith", c.ClientAuth.RejectWith, config.RejectHTTP},
 		{"revocation.onUnavailable", c.Revocation.OnUnavailable, config.Deny},
 		{"revocation.maxCRLSize", c.Revocation.MaxCRLSize, config.Size(64 << 20)},
 		{"revocation.ocsp", c.Revocation.OCSP, config.OCSPOff},
@@ -411,6 +411,10 @@ func TestErrors(t *testing.T) {
 		{"no routes", strings.SplitN(base, "routes:", 2)[0], "", `routes: needs at least one route`},
 		{"netbios on web", mustReplace(t, base, "    backend: http://127.0.0.1:8081\n", "    backend: http://127.0.0.1:8081\n    netbiosDomain: X\n"), "netbios",
 			`routes[1].netbiosDomain: is only for kind: eas`},
+		{"websocket on eas", mustReplace(t, base, "pathPrefix: /Microsoft-Server-ActiveSync\n", "pathPrefix: /Microsoft-Server-ActiveSync\n    websocket: true\n"), "websocket",
+			`routes[0].websocket: is only for kind: web; eas routes never switch protocols`},
+		{"no unauthenticated connections", base + "limits: {maxUnauthenticatedPerIP: -1}\n", "maxUnauthenticatedPerIP",
+			`limits.maxUnauthenticatedPerIP: must be at least 1`},
 		{"acme and files", mustReplace(t, base, "  keyFile: tls/server-key.pem\n", "  keyFile: tls/server-key.pem\n  acme: {domains: [a.example.com]}\n"), "acme",
 			`serverTLS.acme: certFile/keyFile and acme are mutually exclusive`},
 		{"no server cert", mustReplace(t, base, "  certFile: tls/server.pem\n  keyFile: tls/server-key.pem\n", "  minVersion: \"1.3\"\n"), "serverTLS",
@@ -424,6 +428,8 @@ func TestErrors(t *testing.T) {
 			`identity.header: "X Remote" is not a valid header name`},
 		{"reserved header", mustReplace(t, base, "identity:\n", "identity:\n  header: x-forwarded-for\n"), "x-forwarded",
 			`identity.header: "x-forwarded-for" is reserved for the proxy`},
+		{"strip framing header", mustReplace(t, base, "identity:\n", "identity:\n  stripHeaders: [x-webobjects-server-url, Content_Length]\n"), "stripHeaders",
+			`identity.stripHeaders[1]: "Content_Length" frames or routes the request and cannot be stripped`},
 		{"bad binding field", mustReplace(t, base, "identity:\n", "identity:\n  bindings: [{certificateField: UPN, userAttribute: userPrincipalName}]\n"), "UPN",
 			`identity.bindings[0].certificateField: "UPN" is not allowed, want one of PrincipalName, RFC822Name`},
 		{"directory both", mustReplace(t, base, "{file: users.yaml}", "{file: users.yaml, ldap: {url: ldaps://dc, baseDN: x}}"), "directory",
@@ -519,7 +525,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"two documents", "listen: \":1\"\n---\nlisten: \":2\"\n", "x.yaml:2: a second YAML document starts here"},
 		{"not a mapping", "- a\n- b\n", "x.yaml:1: the file must be a mapping of keys to values, not a list"},
 		{"syntax", "listen: \":1\"\n  bad: [\n", "x.yaml:"},
-		{"tab indentation", "serverTLS:\n\tcertFile: x\n", "x.yaml:2: found character that cannot start any token"},
+		{"tab indentation", "serverTLS:\n\tcertFile: x\n", "x.yaml:2: indented with a tab: YAML indents with spaces only"},
+		{"tab after spaces", "listen: \":1\"\nserverTLS:\n  certFile: x\n \tkeyFile: y\n", "x.yaml:4: indented with a tab: YAML indents with spaces only"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

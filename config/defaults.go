@@ -51,7 +51,7 @@ func applyDefaults(c *Config) {
 		d.str(&a.Storage, "serverTLS.acme.storage", c.ServerTLS.Storage)
 	}
 
-	d.str((*string)(&c.ClientAuth.RejectWith), "clientAuth.rejectWith", string(RejectHandshake))
+	d.str((*string)(&c.ClientAuth.RejectWith), "clientAuth.rejectWith", string(RejectHTTP))
 
 	r := &c.Revocation
 	d.str((*string)(&r.OnUnavailable), "revocation.onUnavailable", string(Deny))
@@ -115,6 +115,7 @@ func applyDefaults(c *Config) {
 	d.int(&l.MaxSANs, "limits.maxSANs", 64)
 	d.int(&l.MinRSABits, "limits.minRSABits", 2048)
 	d.int(&l.H2MaxConcurrentStreams, "limits.h2MaxConcurrentStreams", 250)
+	d.int(&l.MaxUnauthenticatedPerIP, "limits.maxUnauthenticatedPerIP", 128)
 
 	d.dur(&c.Shutdown.DrainTimeout, "shutdown.drainTimeout", 30*time.Second)
 	d.dur(&c.Reload.PollInterval, "reload.pollInterval", 2*time.Second)

@@ -39,6 +39,7 @@ func (c *Config) loadFiles() ([]*Error, map[int]bool) {
 	check("serverTLS.certFile", c.ServerTLS.CertFile)
 	check("serverTLS.keyFile", c.ServerTLS.KeyFile)
 	check("serverTLS.sessionTicketKeyFile", c.ServerTLS.SessionTicketKeyFile)
+	check("admin.tokenFile", c.Admin.TokenFile)
 	if a := c.ServerTLS.ACME; a != nil {
 		check("serverTLS.acme.trustedRoots", a.TrustedRoots)
 	}

@@ -134,8 +134,8 @@ type RejectWith string
 
 // The ways to reject a client.
 const (
-	RejectHandshake RejectWith = "handshake" // a TLS alert
-	RejectHTTP      RejectWith = "http"      // 403 with the reason code
+	RejectHandshake RejectWith = "handshake" // a TLS alert (bad_certificate)
+	RejectHTTP      RejectWith = "http"      // default: 495/496/403 with the reason code and a hint
 )
 
 // OnUnavailable says what a missing or stale CRL means.

@@ -89,7 +89,7 @@ func TestSKI(t *testing.T) {
 			t.Errorf("ParseSKI(%q) accepted", in)
 		}
 	}
-	if got := config.FormatSKI(want); got != "5F3A00FF" {
+	if got := config.FormatSKI(want); got != "5f3a00ff" {
 		t.Errorf("FormatSKI = %q", got)
 	}
 }

@@ -3,12 +3,15 @@ package config
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/certgate/certgate/trust"
 )
 
 // Validate checks the whole config and returns every problem found, joined,
@@ -181,7 +184,7 @@ func (v *validator) cas() {
 		v.errf("trustedCertificateAuthorities", "needs at least one root CA")
 		return
 	}
-	roots := 0
+	roots, badTypes := 0, 0
 	for i := range c.CAs {
 		ca := &c.CAs[i]
 		p := "trustedCertificateAuthorities[" + strconv.Itoa(i) + "]"
@@ -190,9 +193,15 @@ func (v *validator) cas() {
 			roots++
 		case Intermediate:
 		case "":
+			badTypes++
 			v.errf(p+".authorityType", "is required (root or intermediate)")
 		default:
-			v.errf(p+".authorityType", "%q is not allowed, want one of %s", ca.AuthorityType, enumList([]AuthorityType{Root, Intermediate}))
+			badTypes++
+			hint := ""
+			if t := AuthorityType(strings.ToLower(string(ca.AuthorityType))); t == Root || t == Intermediate {
+				hint = fmt.Sprintf(" (lower case: %s)", t)
+			}
+			v.errf(p+".authorityType", "%q is not allowed, want one of %s%s", ca.AuthorityType, enumList([]AuthorityType{Root, Intermediate}), hint)
 		}
 		v.caURLs(p, ca)
 		if ca.TrustedCertificate == "" {
@@ -225,21 +234,22 @@ func (v *validator) cas() {
 			}
 		}
 	}
-	if roots == 0 {
+	if roots == 0 && badTypes == 0 {
+		// With a type misspelt, the missing root is that error's knock-on.
 		v.errf("trustedCertificateAuthorities", "needs at least one CA with authorityType: root; an intermediate is never a trust anchor")
 	}
 }
 
 func (v *validator) caURLs(p string, ca *CA) {
 	if ca.CRL != "" {
-		if err := checkCRLURL(ca.CRL); err != nil {
+		if _, err := checkCRLURL(ca.CRL); err != nil {
 			v.errf(p+".crlDistributionPoint", "%v", err)
 		}
 	}
 	if ca.DeltaCRL != "" {
 		if ca.CRL == "" {
 			v.errf(p+".deltaCrlDistributionPoint", "requires crlDistributionPoint (a delta CRL only amends a base CRL)")
-		} else if err := checkCRLURL(ca.DeltaCRL); err != nil {
+		} else if _, err := checkCRLURL(ca.DeltaCRL); err != nil {
 			v.errf(p+".deltaCrlDistributionPoint", "%v", err)
 		}
 	}
@@ -256,24 +266,36 @@ func (v *validator) caURLs(p string, ca *CA) {
 	}
 }
 
-func checkCRLURL(s string) error {
+// checkCRLURL accepts the URL forms [Config.ResolveCRLURL] documents and
+// refuses every other with the form to write instead.
+func checkCRLURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("%q is not a URL: %w", s, err)
+		return nil, fmt.Errorf("%q is not a URL: %w", s, errors.Unwrap(err))
 	}
 	switch u.Scheme {
 	case "http", "https":
 		if u.Host == "" {
-			return fmt.Errorf("%q has no host", s)
+			return nil, fmt.Errorf("%q has no host", s)
 		}
 	case "file":
-		if u.Path == "" && u.Opaque == "" {
-			return fmt.Errorf("%q has no path", s)
+		switch {
+		case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			return nil, fmt.Errorf("%q: a file: URL has no user, query or fragment", s)
+		case u.Host != "" && u.Host != "localhost":
+			rest := strings.TrimPrefix(s, "file://")
+			return nil, fmt.Errorf("%q names the host %q; write file:%s for a file relative to the config's folder, or file:///absolute/path", s, u.Host, rest)
+		case u.Opaque == "" && u.Path == "":
+			return nil, fmt.Errorf("%q has no path", s)
+		case u.Opaque == "" && !strings.HasPrefix(u.Path, "/"):
+			return nil, fmt.Errorf("%q has no path", s)
 		}
+	case "":
+		return nil, fmt.Errorf("%q has no scheme: want an http://, https:// or file: URL (file:crl/root.crl is relative to the config's folder)", s)
 	default:
-		return fmt.Errorf("%q: want an http://, https:// or file:// URL", s)
+		return nil, fmt.Errorf("%q: want an http://, https:// or file:// URL", s)
 	}
-	return nil
+	return u, nil
 }
 
 func (v *validator) revocation() {
@@ -295,7 +317,7 @@ func (v *validator) revocation() {
 // repeated here rather than imported because config imports no other
 // certgate package.
 var (
-	certificateFields = []string{"PrincipalName", "RFC822Name", "SubjectKeyIdentifier", "SHA1PublicKey", "IssuerAndSerialNumber", "Subject"}
+	certificateFields = []string{"PrincipalName", "RFC822Name", "SubjectKeyIdentifier", "SHA1PublicKey", "IssuerAndSerialNumber", "Subject", "IssuerAndSubject"}
 	userAttributes    = []string{"userPrincipalName", "proxyAddresses", "certificateUserIds"}
 )
 
@@ -316,10 +338,18 @@ func (v *validator) identity() {
 		if j, dup := seen[b]; dup {
 			v.errf(p, "repeats identity.bindings[%d]", j)
 		}
+		if id.RefuseWeakMappings && (trust.Binding{Field: trust.Field(b.CertificateField), Attribute: trust.Attribute(b.UserAttribute)}).Weak() {
+			v.errf(p, "%s to certificateUserIds is a weak certificate mapping, refused by identity.refuseWeakMappings (strong ones: IssuerAndSerialNumber, SubjectKeyIdentifier, SHA1PublicKey)", b.CertificateField)
+		}
 		seen[b] = i
 	}
 	if err := checkIdentityHeader(id.Header); err != nil {
 		v.errf("identity.header", "%v", err)
+	}
+	for i, h := range id.StripHeaders {
+		if err := checkStripHeader(h); err != nil {
+			v.errf(fmt.Sprintf("identity.stripHeaders[%d]", i), "%v", err)
+		}
 	}
 	v.enum("identity.forwardClientCert", string(id.ForwardClientCert), ForwardNone, ForwardRFC9440, ForwardXFCC)
 	if d := id.Directory; d != nil {
@@ -368,6 +398,25 @@ func checkIdentityHeader(h string) error {
 	}
 	if contains(reservedHeaders, strings.ToLower(h)) {
 		return fmt.Errorf("%q is reserved for the proxy; pick another name", h)
+	}
+	return nil
+}
+
+// checkStripHeader accepts any field name a client could send, except the
+// hop-by-hop and framing headers the proxy must read itself: removing Host
+// or Content-Length would not strip an identity, it would break the request.
+func checkStripHeader(h string) error {
+	if h == "" {
+		return fmt.Errorf("must not be empty")
+	}
+	for _, r := range h {
+		if !isTokenChar(r) {
+			return fmt.Errorf("%q is not a valid header name", h)
+		}
+	}
+	switch strings.ToLower(strings.ReplaceAll(h, "_", "-")) {
+	case "host", "connection", "content-length", "content-type", "transfer-encoding", "te", "trailer", "upgrade", "expect":
+		return fmt.Errorf("%q frames or routes the request and cannot be stripped", h)
 	}
 	return nil
 }
@@ -545,6 +594,9 @@ func (v *validator) routes() {
 			if r.Autodiscover {
 				v.errf(p+".autodiscover", "is only for kind: eas")
 			}
+		} else if r.WebSocket != nil && *r.WebSocket {
+			// A tunnel would skip every per-request EAS check.
+			v.errf(p+".websocket", "is only for kind: web; eas routes never switch protocols")
 		}
 	}
 }
@@ -562,8 +614,12 @@ func (v *validator) backend(p string, r Route) {
 	} else {
 		u, err := url.Parse(r.Backend)
 		switch {
+		case !strings.Contains(r.Backend, "://"):
+			// url.Parse reads "127.0.0.1:8080" as a bad path and
+			// "localhost:8080" as the scheme "localhost".
+			v.errf(p+".backend", "%q has no scheme: write http://%s (or https://, or unix:/path for a socket)", r.Backend, r.Backend)
 		case err != nil:
-			v.errf(p+".backend", "%q is not a URL: %v", r.Backend, err)
+			v.errf(p+".backend", "%q is not a URL: %v", r.Backend, errors.Unwrap(err))
 		case u.Scheme != "http" && u.Scheme != "https":
 			v.errf(p+".backend", "%q: want http://, https:// or unix:/path", r.Backend)
 		case u.Host == "":
@@ -676,6 +732,7 @@ func (v *validator) limits() {
 	v.atLeast("limits.maxSANs", l.MaxSANs, 1)
 	v.atLeast("limits.minRSABits", l.MinRSABits, 1024)
 	v.atLeast("limits.h2MaxConcurrentStreams", l.H2MaxConcurrentStreams, 1)
+	v.atLeast("limits.maxUnauthenticatedPerIP", l.MaxUnauthenticatedPerIP, 1)
 }
 
 // TLSMinVersion returns serverTLS.minVersion as a crypto/tls version number.

@@ -66,7 +66,7 @@ fi
 
 request "$CERTGATE_URL" "${tls[@]}"
 case "$code" in
-  000|403) ok "refused without a certificate (HTTP $code)" ;;
+  000|403|496) ok "refused without a certificate (HTTP $code)" ;;
   *) fail "HTTP $code without a client certificate" ;;
 esac
 

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/certgate/certgate/internal/certfmt"
 	"github.com/certgate/certgate/proxy/assertion"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -49,7 +50,7 @@ func (s *Server) assertionFor(ci *connInfo, rt *Route, d *Decision) (string, err
 		Leaf:             d.Chain[0].Raw,
 	}
 	if len(d.Chain) > 1 {
-		sub.IssuerSKI = hexString(issuerKey(d.Chain[1]))
+		sub.IssuerSKI = certfmt.SKI(issuerKey(d.Chain[1]))
 	}
 	tok, _, err := sg.Sign(sub, now)
 	if err != nil {

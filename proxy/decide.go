@@ -4,7 +4,12 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/certgate/certgate/trust"
 )
@@ -79,6 +84,9 @@ func (p *Policy) Decide(ctx context.Context, certs []*x509.Certificate, at, esta
 	if err != nil {
 		return refuse(reasonOr(err, string(trust.IdentityUnmapped)), err, chain)
 	}
+	if err := p.checkIdentity(chain[0], id); err != nil {
+		return refuse(reasonOr(err, string(trust.IdentityUnmapped)), err, chain)
+	}
 	if vf := id.User.SessionsValidFrom; !vf.IsZero() {
 		if established.Before(vf) {
 			d := refuse(ReasonSessionRevoked, &sessionRevokedError{"connection established before the user's sessions were revoked at " + vf.UTC().Format(time.RFC3339)}, chain)
@@ -99,6 +107,53 @@ func (p *Policy) Decide(ctx context.Context, certs []*x509.Certificate, at, esta
 		}
 	}
 	return Decision{Reason: string(trust.OK), Chain: chain, Identity: id}
+}
+
+// checkIdentity refuses an identity the backend cannot be told unambiguously
+// in the identity header: one that is not a clean header value (it would
+// otherwise be admitted and fail only at the backend as a 502, or be read
+// differently there), and, with no directory, a certificate that carries
+// several different values for the binding that matched: a directory would
+// find two users (identity_ambiguous), and taking the first would let the
+// order of SANs pick who the client is.
+func (p *Policy) checkIdentity(leaf *x509.Certificate, id trust.Identity) error {
+	if why := badHeaderValue(id.User.UserPrincipalName); why != "" {
+		return trust.Errorf(trust.IdentityUnmapped, "identity %q cannot be sent in a header: %s", id.User.UserPrincipalName, why)
+	}
+	if !p.IdentityFromCertificate {
+		return nil
+	}
+	values, err := trust.FieldValues(leaf, id.Binding.Field)
+	if err != nil {
+		return trust.Errorf(trust.IdentityUnmapped, "binding %s: %v", id.Binding, err)
+	}
+	for _, v := range values {
+		if v != "" && !strings.EqualFold(v, id.Value) {
+			return trust.Errorf(trust.IdentityAmbiguous, "binding %s: the certificate carries %q and %q", id.Binding, id.Value, v)
+		}
+	}
+	return nil
+}
+
+// badHeaderValue says why s is not a clean identity header value, or "".
+func badHeaderValue(s string) string {
+	switch {
+	case s == "":
+		return "it is empty"
+	case !utf8.ValidString(s):
+		return "it is not valid UTF-8"
+	case strings.TrimSpace(s) != s:
+		return "it has leading or trailing white space"
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return "it contains a control character"
+		}
+	}
+	if !httpguts.ValidHeaderFieldValue(s) {
+		return "it is not a valid header value"
+	}
+	return ""
 }
 
 func refuse(reason string, err error, chain []*x509.Certificate) Decision {

@@ -346,6 +346,11 @@ func (fc *fastConn) exchange(first byte) (keep bool, handoff net.Conn) {
 	if rt == nil || rt.target.Scheme != "http" {
 		return false, fc.handoffConn(b)
 	}
+	if rt.Kind != KindEAS && maybeEASPath(path) {
+		// An ActiveSync path on another route still gets the EAS checks
+		// (IsEASPath): the net/http path decides it exactly.
+		return false, fc.handoffConn(b)
+	}
 	cmd := ""
 	if rt.Kind == KindEAS {
 		q, err := eas.ParseQuery(string(b[req.Query.Start:req.Query.End]))
@@ -387,7 +392,7 @@ func (fc *fastConn) exchange(first byte) (keep bool, handoff net.Conn) {
 		keep = false
 	}
 	if rt.Kind != KindEAS || !eas.IsLongPoll(eas.Query{Cmd: cmd}) {
-		s.metrics.upstream(rt.Name, statusText(status), time.Since(start))
+		s.metrics.upstream(rt.Name, statusCode(status), time.Since(start))
 	}
 	if rt.Kind == KindEAS {
 		s.metrics.easRequest(eas.CommandLabel(cmd))
@@ -674,7 +679,14 @@ func (fc *fastConn) copyResponse(x *exchange, bc *backendConn, isHead bool) (sta
 			writeSimple(fc.tc, code, why, false)
 			return code, 0, true, false
 		}
-		if resp.Status >= 200 || resp.Status == http.StatusSwitchingProtocols {
+		if resp.Status == http.StatusSwitchingProtocols {
+			// Nothing asked to switch (upgrades go through net/http): a
+			// backend that does anyway gets no tunnel to the client.
+			fc.f.s.log.Warn("backend error", "error", "101 Switching Protocols to a request without Upgrade", "status", http.StatusBadGateway)
+			writeSimple(fc.tc, http.StatusBadGateway, "backend_unavailable", true)
+			return http.StatusBadGateway, 0, false, false
+		}
+		if resp.Status >= 200 {
 			break
 		}
 		// 1xx (103 Early Hints): pass it on and read the real answer.
@@ -1031,6 +1043,22 @@ func equalFoldBS(b []byte, s string) bool {
 	return true
 }
 
+// maybeEASPath reports whether a plain path's first segment could be one
+// IsEASPath takes for ActiveSync or Autodiscover: it begins, in any case,
+// with either name. A superset, so that no such request skips the checks.
+func maybeEASPath(path []byte) bool {
+	seg := path
+	if len(seg) > 0 && seg[0] == '/' {
+		seg = seg[1:]
+	}
+	for _, name := range [...]string{easSegment, "autodiscover"} {
+		if len(seg) >= len(name) && equalFoldBS(seg[:len(name)], name) {
+			return true
+		}
+	}
+	return false
+}
+
 // routeBytes is Policy.route on the raw host and path.
 func routeBytes(p *Policy, host, path []byte) *Route {
 	for _, rt := range p.Routes {
@@ -1107,7 +1135,8 @@ var statusTexts = func() (t [600]string) {
 	return
 }()
 
-func statusText(code int) string {
+// statusCode is strconv.Itoa(code) without allocating, for the metrics label.
+func statusCode(code int) string {
 	if code >= 0 && code < len(statusTexts) {
 		return statusTexts[code]
 	}

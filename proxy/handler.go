@@ -3,14 +3,17 @@ package proxy
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/certfmt"
 	"github.com/certgate/certgate/proxy/clientcert"
 	"github.com/certgate/certgate/proxy/eas"
 	"github.com/certgate/certgate/trust"
@@ -40,7 +43,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.metrics.decision(ReasonMisdirected)
 		s.log.Info("decision", "reason", ReasonMisdirected, "sni", sni, "host", host, "remote", r.RemoteAddr)
 		s.rejected(Rejection{Reason: ReasonMisdirected, Remote: r.RemoteAddr})
-		http.Error(w, ReasonMisdirected+": the Host header does not match the TLS server name", http.StatusMisdirectedRequest)
+		writeRefusal(w, ReasonMisdirected)
 		return
 	}
 	if p.JWKSPath != "" && r.URL.Path == p.JWKSPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
@@ -50,18 +53,63 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	d := s.decideConn(p, ci, r.TLS.PeerCertificates, r.RemoteAddr)
 	if !d.OK() {
-		w.Header().Set("Connection", "close")
-		http.Error(w, "forbidden: "+d.Reason, http.StatusForbidden)
+		writeRefusal(w, d.Reason)
 		return
 	}
-	rt := p.route(host, r.URL.Path)
+	if chunkedHTTP1(r) {
+		// net/http drops Content-Length when Transfer-Encoding is chunked,
+		// so a request that carried both cannot be told apart here; RFC
+		// 9112 §6.3 requires closing after such a request, so every
+		// chunked HTTP/1 request closes its connection after the answer.
+		w.Header().Set("Connection", "close")
+	}
+	if r.Method == http.MethodConnect {
+		// A tunnel (HTTP/1 CONNECT, or RFC 8441's extended CONNECT should
+		// GODEBUG turn it on) would skip every per-request check.
+		http.Error(w, "CONNECT is not served", http.StatusMethodNotAllowed)
+		return
+	}
+	norm, err := NormalizePath(requestPath(r))
+	if err != nil {
+		s.log.Info("bad path", "remote", r.RemoteAddr, "error", err.Error())
+		http.Error(w, "bad_path: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	decoded, err := url.PathUnescape(norm)
+	if err != nil {
+		http.Error(w, "bad_path", http.StatusBadRequest)
+		return
+	}
+	rt := p.route(host, decoded)
 	noteAccess(w, d.Identity.User.UserPrincipalName, rt)
 	if rt == nil {
 		http.Error(w, "no route", http.StatusNotFound)
 		return
 	}
+	// The backend gets exactly the path routed on (plus the backend's own
+	// base path): never a spelling it could resolve to another route.
+	r.URL.Path, r.URL.RawPath = decoded, norm
+	// Exchange serves ActiveSync on this path whatever route certgate
+	// chose for it (a catch-all web route in front of the same server, a
+	// host the EAS route does not name): the EAS checks follow the path.
+	easPath, viaUnicode := IsEASPath(norm)
+	if viaUnicode {
+		// "/Microſoft-Server-ActiveSync" is ActiveSync to a server that
+		// maps ſ to S, and no route's prefix to certgate.
+		http.Error(w, "bad_path: ambiguous path: names ActiveSync only through Unicode case mapping", http.StatusBadRequest)
+		return
+	}
+	easLike := rt.Kind == KindEAS || easPath
+	if !allowUpgrade(r, rt, easLike) {
+		// The connection switches protocols only where the route promised
+		// it (WebSocket on web routes); any other Upgrade, h2c's included,
+		// is dropped with its settings header and the request goes on as
+		// a plain one (ReverseProxy then sends no Upgrade either).
+		r.Header.Del("Upgrade")
+		r.Header.Del("HTTP2-Settings")
+	}
 	cmd := ""
-	if rt.Kind == KindEAS {
+	if easLike {
 		q, err := eas.ParseQuery(r.URL.RawQuery)
 		if err == nil {
 			// An absent User (the base64 form need not carry one) leaves the
@@ -77,11 +125,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			s.log.Info("decision", "reason", ReasonEASUserMismatch, "user", d.Identity.User.UserPrincipalName,
 				"route", rt.Name, "remote", r.RemoteAddr, "error", err.Error())
 			s.rejected(Rejection{Reason: ReasonEASUserMismatch, User: d.Identity.User.UserPrincipalName, Route: rt.Name, Remote: r.RemoteAddr})
-			http.Error(w, "forbidden: "+ReasonEASUserMismatch, http.StatusForbidden)
+			writeRefusal(w, ReasonEASUserMismatch)
 			return
 		}
 		cmd = q.Cmd
-		w = eas.NewHeaderCaseWriter(w)
+		if rt.Kind == KindEAS {
+			w = eas.NewHeaderCaseWriter(w)
+		}
 	}
 	var tok string
 	if rt.Assertion != nil {
@@ -165,6 +215,11 @@ func (s *Server) newReverseProxy(rt *Route) *httputil.ReverseProxy {
 		BufferPool:    copyBuffers,
 		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		ModifyResponse: func(resp *http.Response) error {
+			// A 101 the request did not ask for as WebSocket is refused
+			// before anything else looks at it.
+			if err := checkSwitch(resp); err != nil {
+				return err
+			}
 			// X-Forwarded-Host is the client's Host: SetXForwarded put it
 			// there after the client's own copy was stripped.
 			rewriteLocation(resp.Header, rt.target, resp.Request.Header.Get("X-Forwarded-Host"))
@@ -172,6 +227,10 @@ func (s *Server) newReverseProxy(rt *Route) *httputil.ReverseProxy {
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			code, why := errorStatus(err)
+			if errors.Is(err, errUnaskedSwitch) {
+				w.Header().Set("Connection", "close")
+				why = "backend_unavailable: " + errUnaskedSwitch.Error()
+			}
 			s.log.Warn("backend error", "route", rt.Name, "error", err, "status", code)
 			if code == 499 {
 				return
@@ -188,6 +247,9 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	// after they are removed, so a client cannot list our header in
 	// Connection to have it dropped after we set it).
 	rs.policy.strip.strip(pr.Out.Header)
+	// h2c's settings travel outside Connection when a client wants them
+	// past a proxy; no upgrade certgate forwards uses them.
+	pr.Out.Header.Del("HTTP2-Settings")
 	pr.SetURL(rt.target)
 	// SetURL re-encodes the query; the base64 EAS form must reach the
 	// backend byte for byte.
@@ -222,9 +284,9 @@ func (s *Server) logDecision(d *Decision, sni, route, remote string) {
 	attrs = append(attrs, slog.String("reason", d.Reason))
 	if len(d.Chain) > 0 {
 		leaf := d.Chain[0]
-		attrs = append(attrs, slog.String("subject", leaf.Subject.String()), slog.String("serial", leaf.SerialNumber.Text(16)))
+		attrs = append(attrs, slog.String("subject", certfmt.Subject(leaf)), slog.String("serial", leaf.SerialNumber.Text(16)))
 		if len(d.Chain) > 1 {
-			attrs = append(attrs, slog.String("issuer_ski", hexString(issuerKey(d.Chain[1]))))
+			attrs = append(attrs, slog.String("issuer_ski", certfmt.SKI(issuerKey(d.Chain[1]))))
 		}
 	}
 	if u := d.Identity.User.UserPrincipalName; u != "" {
@@ -243,15 +305,6 @@ func (s *Server) logDecision(d *Decision, sni, route, remote string) {
 		attrs = append(attrs, slog.String("error", d.Err.Error()))
 	}
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "decision", attrs...)
-}
-
-func hexString(b []byte) string {
-	const digits = "0123456789ABCDEF"
-	out := make([]byte, 2*len(b))
-	for i, c := range b {
-		out[2*i], out[2*i+1] = digits[c>>4], digits[c&15]
-	}
-	return string(out)
 }
 
 func hostOnly(hostport string) string {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/certgate/certgate/internal/certfmt"
 )
 
 // Metrics are the data plane's Prometheus series. Labels are closed sets:
@@ -37,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "certgate_tls_handshakes_total",
-			Help: "TLS handshakes on the client listener by result: ok, resumed, rejected (certgate refused the client) or error.",
+			Help: "TLS handshakes on the client listener by result: ok, resumed, rejected (certgate refused the client), error, or capped (closed at accept: the source address held limits.maxUnauthenticatedPerIP connections without an admitted certificate).",
 		}, []string{"result"}),
 		handshakeDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:                        "certgate_tls_handshake_duration_seconds",
@@ -94,10 +96,17 @@ func (s *Server) handshakeConfig(p *Policy, chi *tls.ClientHelloInfo) *tls.Confi
 	if chi.Conn != nil {
 		remote = chi.Conn.RemoteAddr().String()
 	}
-	verify := s.verifyConnectionFrom(p, remote)
+	gc, _ := chi.Conn.(*guardConn)
+	verify := s.verifyConnectionFrom(p, remote, gc)
 	c := p.tls.Clone()
+	refused := false
 	c.VerifyConnection = func(cs tls.ConnectionState) error {
 		err := verify(cs)
+		if err == errRefuseOverHTTP {
+			// c is this connection's own config: TLS 1.3 checks it after
+			// VerifyConnection and sends no ticket.
+			refused, c.SessionTicketsDisabled, err = true, true, nil
+		}
 		result := "ok"
 		switch {
 		case err != nil:
@@ -107,6 +116,18 @@ func (s *Server) handshakeConfig(p *Policy, chi *tls.ClientHelloInfo) *tls.Confi
 		}
 		s.metrics.handshakeDur.WithLabelValues(result).Observe(time.Since(start).Seconds())
 		return err
+	}
+	if p.RejectWithHTTP {
+		wrap := c.WrapSession
+		c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+			if refused {
+				// TLS 1.2 promised a ticket in its ServerHello, before
+				// the client certificate was seen: an empty one is how
+				// RFC 5077 §3.3 takes the promise back.
+				return nil, nil
+			}
+			return wrap(cs, ss)
+		}
 	}
 	return c
 }
@@ -177,9 +198,9 @@ func (s *Server) RecentRejections() []Rejection { return s.metrics.rejections.li
 func rejectionOf(d *Decision, route, remote string) Rejection {
 	x := Rejection{Reason: d.Reason, User: d.Identity.User.UserPrincipalName, Route: route, Remote: remote}
 	if len(d.Chain) > 0 {
-		x.Subject = d.Chain[0].Subject.String()
+		x.Subject = certfmt.Subject(d.Chain[0])
 		if len(d.Chain) > 1 {
-			x.IssuerSKI = hexString(issuerKey(d.Chain[1]))
+			x.IssuerSKI = certfmt.SKI(issuerKey(d.Chain[1]))
 		}
 	}
 	return x

@@ -39,6 +39,9 @@ type RouteConfig struct {
 	Timeout       time.Duration
 	NetbiosDomain string
 	Autodiscover  bool
+	// DisableWebSocket refuses WebSocket upgrades on a web route (they are
+	// allowed by default there). EAS routes never switch protocols.
+	DisableWebSocket bool
 	// Assertion, when set, signs an identity assertion for every request;
 	// a request it cannot sign one for is refused with 500.
 	Assertion *assertion.Signer

@@ -30,6 +30,9 @@ type Policy struct {
 	Routes     []*Route
 	// IdentityHeader carries the bound user's userPrincipalName.
 	IdentityHeader string
+	// StripHeaders are removed from every client request like the
+	// identity header (identity.stripHeaders).
+	StripHeaders []string
 	// ForwardClientCert is "none", "rfc9440" or "xfcc".
 	ForwardClientCert string
 	// RejectWithHTTP completes the handshake for refused clients and
@@ -38,6 +41,10 @@ type Policy struct {
 	MinVersion     uint16
 	// AccessLog, when set, gets one line per request.
 	AccessLog *AccessLog
+	// IdentityFromCertificate is the no-directory mode: the identity is
+	// the certificate value itself, so a certificate with several values
+	// for the matching binding is ambiguous.
+	IdentityFromCertificate bool
 	// JWKS is the public half of every route's assertion keys. JWKSPath,
 	// when set, also serves it on the client listener.
 	JWKS     *assertion.KeySet
@@ -57,6 +64,10 @@ type Limits struct {
 	MaxHeaderBytes       int
 	MaxConnections       int
 	MaxConcurrentStreams int
+	// MaxUnauthenticatedPerIP caps the connections one source address may
+	// hold before (or without) an admitted certificate; 0 means
+	// DefaultMaxUnauthenticatedPerIP.
+	MaxUnauthenticatedPerIP int
 }
 
 // Options configure a Server.
@@ -123,6 +134,9 @@ func NewServer(opts Options) *Server {
 	if lim.MaxConcurrentStreams <= 0 {
 		lim.MaxConcurrentStreams = 250
 	}
+	if lim.MaxUnauthenticatedPerIP <= 0 {
+		lim.MaxUnauthenticatedPerIP = DefaultMaxUnauthenticatedPerIP
+	}
 	s.opts.Limits = lim
 	s.base = &tls.Config{
 		MinVersion:         tls.VersionTLS12,
@@ -164,7 +178,8 @@ func (s *Server) SetPolicy(p *Policy) error {
 		}
 	}
 	p.gen = s.gen.Add(1)
-	stripped := []string{p.IdentityHeader}
+	stripped := append([]string{p.IdentityHeader}, pathOverrideHeaders...)
+	stripped = append(stripped, p.StripHeaders...)
 	for _, rt := range p.Routes {
 		if rt.Assertion != nil {
 			stripped = append(stripped, rt.Assertion.Header())
@@ -250,12 +265,24 @@ func (s *Server) configForClient(chi *tls.ClientHelloInfo) (*tls.Config, error) 
 // verifyConnection is the handshake gate; it runs on full handshakes and on
 // resumptions alike.
 func (s *Server) verifyConnection(p *Policy) func(tls.ConnectionState) error {
-	return s.verifyConnectionFrom(p, "")
+	verify := s.verifyConnectionFrom(p, "", nil)
+	return func(cs tls.ConnectionState) error {
+		if err := verify(cs); err != errRefuseOverHTTP {
+			return err
+		}
+		return nil
+	}
 }
+
+// errRefuseOverHTTP is what verifyConnectionFrom returns for a refused
+// client with rejectWith: http: the handshake goes on (the handler answers
+// with the reason), but the connection's config must not issue it a
+// session ticket.
+var errRefuseOverHTTP = errors.New("certgate: refused, answered over HTTP")
 
 // verifyConnectionFrom is verifyConnection for a client at remote, which
 // the decision log names.
-func (s *Server) verifyConnectionFrom(p *Policy, remote string) func(tls.ConnectionState) error {
+func (s *Server) verifyConnectionFrom(p *Policy, remote string, gc *guardConn) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
 		now := s.now()
 		d := p.Decide(context.Background(), cs.PeerCertificates, now, now)
@@ -266,8 +293,12 @@ func (s *Server) verifyConnectionFrom(p *Policy, remote string) func(tls.Connect
 		if !d.OK() {
 			if p.RejectWithHTTP {
 				// The handler answers 403 with the reason; the decision is
-				// logged there, once.
-				return nil
+				// logged there, once. The connection is good for that
+				// answer only, within the header timeout (unauth.go).
+				if gc != nil {
+					gc.refused(time.Now().Add(s.opts.Limits.ReadHeaderTimeout))
+				}
+				return errRefuseOverHTTP
 			}
 			result = "rejected"
 			s.metrics.handshake(result)
@@ -281,6 +312,9 @@ func (s *Server) verifyConnectionFrom(p *Policy, remote string) func(tls.Connect
 			return &handshakeRefusal{reason: d.Reason}
 		}
 		s.metrics.handshake(result)
+		if gc != nil {
+			gc.admitted()
+		}
 		return nil
 	}
 }
@@ -300,6 +334,8 @@ func (s *Server) Serve(ln net.Listener) error {
 	if n := s.opts.Limits.MaxConnections; n > 0 {
 		ln = newLimitListener(ln, n)
 	}
+	// Outermost, so the TLS handshake sees the guardConn (unauth.go).
+	ln = newUnauthListener(ln, s.opts.Limits.MaxUnauthenticatedPerIP, s.metrics)
 	var err error
 	if s.fast != nil {
 		err = s.serveFast(ln)

@@ -25,6 +25,8 @@ import (
 	"golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/certgate/certgate/internal/testpki"
+
+	"github.com/certgate/certgate/trust/pathval"
 )
 
 const benchEntries = 1_000_000
@@ -212,7 +214,7 @@ func BenchmarkLookup1M(b *testing.B) {
 // VmHWM is read after the ingest).
 func BenchmarkIngest1M(b *testing.B) {
 	path, der, ca := bench1M(b)
-	iss := issuer{cert: ca, ski: subjectKeyID(ca)}
+	iss := issuer{cert: ca, ski: pathval.KeyID(ca)}
 	ingest := func() *crl {
 		f, err := os.Open(path)
 		if err != nil {

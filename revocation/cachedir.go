@@ -73,7 +73,7 @@ func (c *Checker) loadCache(s *source) {
 // synced, so a crash leaves the old file or the new one, never half of one.
 // A failure is logged and counted as "io"; serving goes on.
 func (c *Checker) writeCache(s *source, w which, body []byte) {
-	if c.opts.CacheDir == "" {
+	if c.opts.CacheDir == "" || c.opts.CacheReadOnly {
 		return
 	}
 	path := c.cachePath(s, w)

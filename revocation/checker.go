@@ -14,6 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/certgate/certgate/internal/certfmt"
+	"github.com/certgate/certgate/trust/pathval"
 )
 
 // Checker checks verified chains against CRLs (and OCSP) and keeps those
@@ -28,7 +31,7 @@ type Checker struct {
 	mu      sync.Mutex // guards the fields below; never held during I/O, never taken by Check
 	sources map[string]*source
 	gen     uint64
-	// byName lists the keys of each CA name (normDN of the subject), in
+	// byName lists the keys of each CA name (pathval.NameKey of the subject), in
 	// configuration order: the CA's certificates, whose CRLs may all speak
 	// for what any of its keys issued.
 	byName map[string][]string
@@ -36,6 +39,11 @@ type Checker struct {
 	// looked for; refs caches what was found, by certificate DER.
 	certs []*x509.Certificate
 	refs  map[string]*signerRef
+	// bounds are the distinct NotBefore and NotAfter instants of certs,
+	// sorted: the moments a CRL signer's path validation can change.
+	bounds []time.Time
+	// verifySigner is the first Source.VerifySigner of the sources.
+	verifySigner func(*x509.Certificate, time.Time) error
 
 	wake    chan struct{}  // nudges Run when schedules change
 	bg      sync.WaitGroup // fetches started by RequestFresh and OCSP refresh behind
@@ -118,6 +126,61 @@ type signerRef struct {
 	parent string     // key in snapshot.cas of the CA that issued it; "" if none is configured
 	up     *signerRef // the issuing certificate's own link; nil at an anchor or a dead end
 	anchor bool       // self-signed: a configured root, the end of the path
+
+	// verify and bounds are the Checker's when the ref was made (set
+	// once, before any snapshot holds the ref); verdict is the last answer.
+	verify  func(*x509.Certificate, time.Time) error
+	bounds  []time.Time
+	verdict atomic.Pointer[signerVerdict]
+}
+
+// signerVerdict is a VerifySigner answer and the span of time it holds
+// for: the instant it was asked at, or (lo, hi) when no validity bound
+// falls on that instant.
+type signerVerdict struct {
+	at, lo, hi time.Time
+	err        error
+}
+
+// validated runs the signer's path validation, or reuses the last answer
+// while at stays between the same two validity bounds. A reused answer
+// costs no allocation.
+func (r *signerRef) validated(at time.Time) error {
+	if r.verify == nil {
+		return nil
+	}
+	if v := r.verdict.Load(); v != nil && (at.Equal(v.at) || at.After(v.lo) && at.Before(v.hi)) {
+		return v.err
+	}
+	v := &signerVerdict{at: at, err: r.verify(r.cert, at)}
+	i, _ := slices.BinarySearchFunc(r.bounds, at, time.Time.Compare)
+	switch {
+	case i < len(r.bounds) && r.bounds[i].Equal(at):
+		v.lo, v.hi = at, at // on a bound: this instant only
+	default:
+		v.lo, v.hi = time.Time{}, maxTime
+		if i > 0 {
+			v.lo = r.bounds[i-1]
+		}
+		if i < len(r.bounds) {
+			v.hi = r.bounds[i]
+		}
+	}
+	r.verdict.Store(v)
+	return v.err
+}
+
+// maxTime is after every certificate's notAfter (GeneralizedTime ends in 9999).
+var maxTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// validityBounds lists the distinct validity instants of certs, sorted.
+func validityBounds(certs []*x509.Certificate) []time.Time {
+	out := make([]time.Time, 0, 2*len(certs))
+	for _, c := range certs {
+		out = append(out, c.NotBefore, c.NotAfter)
+	}
+	slices.SortFunc(out, time.Time.Compare)
+	return slices.CompactFunc(out, time.Time.Equal)
 }
 
 // which names the two CRLs of a source.
@@ -188,7 +251,7 @@ func newSource(key string, src Source, certs []*x509.Certificate, signers []sign
 
 // caName is the name CA certificates are grouped by.
 func caName(c *x509.Certificate) string {
-	if dn, ok := normDN(c.RawSubject); ok {
+	if dn, ok := pathval.NameKey(c.RawSubject); ok {
 		return dn
 	}
 	return "raw:" + string(c.RawSubject)
@@ -285,15 +348,15 @@ func (c *Checker) signerPathLocked(cert *x509.Certificate, depth int) *signerRef
 	if r := c.refs[string(cert.Raw)]; r != nil {
 		return r
 	}
-	r := &signerRef{cert: cert}
+	r := &signerRef{cert: cert, verify: c.verifySigner, bounds: c.bounds}
 	c.refs[string(cert.Raw)] = r // before recursing: a loop ends at this entry
-	if sameName(cert.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(cert) == nil {
+	if pathval.SameName(cert.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(cert) == nil {
 		r.anchor = true
 		return r
 	}
 	for _, p := range c.certs {
-		if sameName(p.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(p) == nil {
-			r.parent = string(subjectKeyID(p))
+		if pathval.SameName(p.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(p) == nil {
+			r.parent = string(pathval.KeyID(p))
 			if depth < maxSignerPath {
 				r.up = c.signerPathLocked(p, depth+1)
 			}
@@ -347,7 +410,7 @@ func (c *Checker) SetSources(srcs []Source) {
 			continue
 		}
 		all = append(all, src.Issuer)
-		key := string(subjectKeyID(src.Issuer))
+		key := string(pathval.KeyID(src.Issuer))
 		m := byKey[key]
 		if m == nil {
 			byKey[key] = &merged{src: src, certs: []*x509.Certificate{src.Issuer}}
@@ -362,11 +425,14 @@ func (c *Checker) SetSources(srcs []Source) {
 			m.src.CRLURL, m.src.DeltaCRLURL = src.CRLURL, src.DeltaCRLURL
 		case src.CRLURL != "" && (src.CRLURL != m.src.CRLURL || src.DeltaCRLURL != m.src.DeltaCRLURL):
 			c.log.Warn("configured certificates with one SKI name different CRL URLs; the first is used",
-				"issuer_ski", hex.EncodeToString([]byte(key)), "subject", src.Issuer.Subject.String(),
+				"issuer_ski", hex.EncodeToString([]byte(key)), "subject", certfmt.Subject(src.Issuer),
 				"crl_url", m.src.CRLURL, "ignored_crl_url", src.CRLURL)
 		}
 		if m.src.OCSPURL == "" {
 			m.src.OCSPURL = src.OCSPURL
+		}
+		if m.src.VerifySigner == nil {
+			m.src.VerifySigner = src.VerifySigner
 		}
 		if m.src.Exempt != src.Exempt {
 			c.log.Warn("configured certificates with one SKI disagree on crlExempt; CRLs are checked",
@@ -407,12 +473,20 @@ func (c *Checker) SetSources(srcs []Source) {
 		}
 	}
 	for o, m := range reused {
-		o.src.Exempt, o.src.OCSPURL = m.src.Exempt, m.src.OCSPURL
+		o.src.Exempt, o.src.OCSPURL, o.src.VerifySigner = m.src.Exempt, m.src.OCSPURL, m.src.VerifySigner
 		o.certs = m.certs
 	}
 	c.sources = next
 	c.byName = byName
 	c.certs = all
+	c.bounds = validityBounds(all)
+	c.verifySigner = nil
+	for _, k := range keys {
+		if f := byKey[k].src.VerifySigner; f != nil {
+			c.verifySigner = f
+			break
+		}
+	}
 	c.refs = map[string]*signerRef{}
 	c.publishLocked()
 	c.mu.Unlock()
@@ -453,7 +527,7 @@ func issuerSKI(c *x509.Certificate, buf *[sha1.Size]byte) []byte {
 	if len(c.SubjectKeyId) > 0 {
 		return c.SubjectKeyId
 	}
-	return keyHashSKI(c, buf)
+	return pathval.ComputeKeyID(c, buf)
 }
 
 // Check checks a verified chain (leaf first, root last): every certificate
@@ -589,30 +663,33 @@ func (c *Checker) checkSigner(s *snapshot, r *signerRef, at time.Time, depth int
 		return nil
 	}
 	if depth >= maxSignerDepth {
-		return fmt.Errorf("CRL signer %q: more than %d CRL signers deep", r.cert.Subject.String(), maxSignerDepth)
+		return fmt.Errorf("CRL signer %q: more than %d CRL signers deep", certfmt.Subject(r.cert), maxSignerDepth)
 	}
 	signer := r.cert
+	if err := r.validated(at); err != nil {
+		return fmt.Errorf("CRL signer %q (serial %s): its certification path is not valid: %w", certfmt.Subject(signer), serialHex(signer.SerialNumber), err)
+	}
 	for i, link := 0, r; ; i, link = i+1, link.up {
 		if link == nil || i > maxSignerPath {
-			return fmt.Errorf("CRL signer %q (serial %s): no configured path to a root", signer.Subject.String(), serialHex(signer.SerialNumber))
+			return fmt.Errorf("CRL signer %q (serial %s): no configured path to a root", certfmt.Subject(signer), serialHex(signer.SerialNumber))
 		}
 		cert := link.cert
 		if at.Before(cert.NotBefore) || at.After(cert.NotAfter) {
-			return fmt.Errorf("CRL signer %q: certificate %q (serial %s) is not valid at %s", signer.Subject.String(),
-				cert.Subject.String(), serialHex(cert.SerialNumber), at.UTC().Format(time.RFC3339))
+			return fmt.Errorf("CRL signer %q: certificate %q (serial %s) is not valid at %s", certfmt.Subject(signer),
+				certfmt.Subject(cert), serialHex(cert.SerialNumber), at.UTC().Format(time.RFC3339))
 		}
 		if link.anchor {
 			return nil
 		}
 		pv := s.cas[link.parent]
 		if link.parent == "" || pv == nil {
-			return fmt.Errorf("CRL signer %q: the issuer %q of certificate %q (serial %s) is not a configured CA", signer.Subject.String(),
-				cert.Issuer.String(), cert.Subject.String(), serialHex(cert.SerialNumber))
+			return fmt.Errorf("CRL signer %q: the issuer %q of certificate %q (serial %s) is not a configured CA", certfmt.Subject(signer),
+				certfmt.Issuer(cert), certfmt.Subject(cert), serialHex(cert.SerialNumber))
 		}
 		if err := c.checkCert(s, pv, cert, pv.issuer, at, depth+1); err != nil {
-			what := fmt.Sprintf("CRL signer %q (serial %s)", signer.Subject.String(), serialHex(signer.SerialNumber))
+			what := fmt.Sprintf("CRL signer %q (serial %s)", certfmt.Subject(signer), serialHex(signer.SerialNumber))
 			if cert != signer {
-				what += fmt.Sprintf(": certificate %q (serial %s) above it", cert.Subject.String(), serialHex(cert.SerialNumber))
+				what += fmt.Sprintf(": certificate %q (serial %s) above it", certfmt.Subject(cert), serialHex(cert.SerialNumber))
 			}
 			var re *Error
 			if errors.As(err, &re) {

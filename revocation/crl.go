@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
-	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
 	encasn1 "encoding/asn1"
@@ -18,6 +17,8 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/certgate/certgate/trust/pathval"
 )
 
 // Entry reason codes (RFC 5280 5.3.1) that change the merge.
@@ -81,29 +82,6 @@ func maySignCRLs(c *x509.Certificate) bool {
 		return c.KeyUsage&x509.KeyUsageCRLSign != 0
 	}
 	return c.IsCA
-}
-
-// subjectKeyID returns the certificate's SKI, or the SHA-1 of its public key
-// bits (RFC 5280 4.2.1.2 method 1) when it has none.
-func subjectKeyID(c *x509.Certificate) []byte {
-	if len(c.SubjectKeyId) > 0 {
-		return c.SubjectKeyId
-	}
-	var buf [sha1.Size]byte
-	return append([]byte(nil), keyHashSKI(c, &buf)...)
-}
-
-// keyHashSKI computes the method-1 SKI into buf without allocating.
-func keyHashSKI(c *x509.Certificate, buf *[sha1.Size]byte) []byte {
-	spki := cryptobyte.String(c.RawSubjectPublicKeyInfo)
-	var seq cryptobyte.String
-	var bits encasn1.BitString
-	if !spki.ReadASN1(&seq, asn1.SEQUENCE) || !seq.SkipASN1(asn1.SEQUENCE) || !seq.ReadASN1BitString(&bits) {
-		*buf = sha1.Sum(c.RawSubjectPublicKeyInfo)
-		return buf[:]
-	}
-	*buf = sha1.Sum(bits.Bytes)
-	return buf[:]
 }
 
 // Object identifiers, as DER content bytes so that hot loops compare bytes
@@ -518,7 +496,7 @@ func parseCRL(raw []byte, iss issuer, pace *pacer) (*crl, error) {
 	}
 
 	// Who signed it, before anything the signer says is believed.
-	if !sameName(issuerName, iss.cert.RawSubject) {
+	if !pathval.SameName(issuerName, iss.cert.RawSubject) {
 		return nil, fetchErrorf(KindSignature, "CRL issuer name is not the CA's subject")
 	}
 	algo, ok := signatureAlgorithm(outerAI)

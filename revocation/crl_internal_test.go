@@ -24,6 +24,8 @@ import (
 	"golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/certgate/certgate/internal/testpki"
+
+	"github.com/certgate/certgate/trust/pathval"
 )
 
 func TestSerialKeyMatchesDERContent(t *testing.T) {
@@ -185,7 +187,7 @@ func TestSignatureAlgorithms(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := parseCRL(der, issuer{cert: ca.Cert, ski: subjectKeyID(ca.Cert)}, nil)
+			c, err := parseCRL(der, issuer{cert: ca.Cert, ski: pathval.KeyID(ca.Cert)}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -201,7 +203,7 @@ func TestParseRefusals(t *testing.T) {
 	// The same key and name twice: one certificate may sign CRLs, one may not.
 	signer := testpki.Root(t, "NoCRLSign")
 	noCRLSign := testpki.Root(t, "NoCRLSign", testpki.Key(signer.Key), testpki.KeyUsage(x509.KeyUsageCertSign))
-	iss := issuer{cert: root.Cert, ski: subjectKeyID(root.Cert)}
+	iss := issuer{cert: root.Cert, ski: pathval.KeyID(root.Cert)}
 	now := time.Now()
 	good := testpki.CRLOptions{Number: 1, ThisUpdate: now, NextUpdate: now.Add(time.Hour)}
 	withExt := func(e ...pkix.Extension) testpki.CRLOptions {
@@ -230,7 +232,7 @@ func TestParseRefusals(t *testing.T) {
 		iss  issuer
 		kind string
 	}{
-		{"CA without cRLSign", signer.MustCRL(t, good), issuer{cert: noCRLSign.Cert, ski: subjectKeyID(noCRLSign.Cert)}, KindSignature},
+		{"CA without cRLSign", signer.MustCRL(t, good), issuer{cert: noCRLSign.Cert, ski: pathval.KeyID(noCRLSign.Cert)}, KindSignature},
 		{"duplicate extension", root.MustCRL(t, withExt(pkix.Extension{Id: []int{2, 5, 29, 35}, Value: badAKI})), iss, KindParse},
 		{"AKI of another key", otherAKI, iss, KindSignature},
 		{"unknown critical entry extension", root.MustCRL(t, entryExt(pkix.Extension{Id: []int{1, 2, 3, 4}, Critical: true, Value: []byte{5, 0}})), iss, KindExtension},
@@ -328,7 +330,7 @@ func checkIngest(t *testing.T, data []byte, iss issuer) {
 // FuzzIngest feeds arbitrary bytes to the CRL ingest path.
 func FuzzIngest(f *testing.F) {
 	inter := testpki.Root(f, "Root").Intermediate(f, "Inter")
-	iss := issuer{cert: inter.Cert, ski: subjectKeyID(inter.Cert)}
+	iss := issuer{cert: inter.Cert, ski: pathval.KeyID(inter.Cert)}
 	for _, s := range seedCRLs(f, inter) {
 		f.Add(s)
 		f.Add(s[:len(s)/2])
@@ -341,7 +343,7 @@ func FuzzIngest(f *testing.F) {
 // so the fuzzer reaches the code behind the signature check.
 func FuzzIngestSignedTBS(f *testing.F) {
 	inter := testpki.Root(f, "Root").Intermediate(f, "Inter")
-	iss := issuer{cert: inter.Cert, ski: subjectKeyID(inter.Cert)}
+	iss := issuer{cert: inter.Cert, ski: pathval.KeyID(inter.Cert)}
 	for _, s := range seedCRLs(f, inter)[:4] {
 		rl, err := x509.ParseRevocationList(s)
 		if err != nil {
@@ -370,11 +372,11 @@ func FuzzIngestSignedTBS(f *testing.F) {
 	})
 }
 
-func TestKeyHashSKIIsMethodOne(t *testing.T) {
+func TestKeyIDIsMethodOne(t *testing.T) {
 	ca := testpki.Root(t, "Root") // testpki writes RFC 5280 method-1 SKIs
 	bare := *ca.Cert
 	bare.SubjectKeyId = nil
-	if got := subjectKeyID(&bare); string(got) != string(ca.Cert.SubjectKeyId) {
+	if got := pathval.KeyID(&bare); string(got) != string(ca.Cert.SubjectKeyId) {
 		t.Fatalf("computed SKI %x, want %x", got, ca.Cert.SubjectKeyId)
 	}
 }
@@ -452,7 +454,7 @@ func malformedIssuer(tb testing.TB) issuer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return issuer{cert: ca, ski: subjectKeyID(ca)}
+	return issuer{cert: ca, ski: pathval.KeyID(ca)}
 }
 
 // FuzzIngestMalformedSeeds fuzzes from the kept malformed CRLs.

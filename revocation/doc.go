@@ -35,7 +35,8 @@
 // and the reasons it covers (onlySomeReasons, and the reasons of the
 // matching distribution points) are all of them. A CRL for some reasons only
 // revokes what it lists and clears nothing. Names are compared as bytes
-// first, then by RFC 5280 7.1 (decoded, case-folded, spaces collapsed);
+// first, then by RFC 5280 7.1 as path validation compares them
+// ([pathval.NameKey]: decoded, NFKC, case-folded, spaces collapsed);
 // the IDP's names are prepared at ingest so that the check on the
 // handshake path is byte comparisons. A certificate that no CRL covers has
 // no usable CRL (crl_unavailable), never "not revoked". Indirect CRLs (an
@@ -48,7 +49,12 @@
 // candidates for a certificate any of its keys issued; the one whose scope
 // covers the certificate decides. A CRL signed by a key other than the
 // certificate's issuer's counts only while that key's certificate, and
-// every configured certificate above it, is valid and not revoked.
+// every configured certificate above it, is valid and not revoked, and
+// while Source.VerifySigner (trust's RFC 5280 path validation, wired by
+// cmd/certgate) accepts that certificate's path: path length, name
+// constraints, critical extensions, key size. Its answer is kept until the
+// decision time crosses a validity bound of the configured certificates, so
+// the check path does not validate paths.
 // Configured certificates with one SKI (a CA renewed with the same key,
 // cross-signed) share one source: one fetch, one CRL, one cache file.
 //
@@ -62,6 +68,8 @@
 // under the same rules.
 //
 // Errors carry a SPEC reason code through a ReasonCode method: "revoked",
-// "crl_unavailable", "crl_stale" or "ocsp_unavailable". The package imports
-// no other certgate package.
+// "crl_unavailable", "crl_stale" or "ocsp_unavailable". Of certgate, the
+// package imports only internal/certfmt, to spell names and key identifiers
+// as everywhere else, and trust/pathval, for the one name comparison and
+// key identifier.
 package revocation

@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"fmt"
+	"time"
 )
 
 // Reason codes carried by [*Error]. They are part of the SPEC contract.
@@ -59,6 +60,9 @@ type FetchError struct {
 	Kind string // one of the Kind* constants
 	URL  string // the URL, file:// URL or cache file
 	Err  error
+	// RetryAfter is the wait the CRL server asked for with Retry-After
+	// (on a 503 or 429, say); 0 when it did not.
+	RetryAfter time.Duration
 }
 
 func (e *FetchError) Error() string {

@@ -9,7 +9,9 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 )
 
 // validator is what a conditional fetch sends back: the HTTP ETag and
@@ -91,7 +93,9 @@ func (c *Checker) fetchHTTP(ctx context.Context, u *url.URL, cond validator) (fe
 		return fetchResult{notModified: true, validator: cond}, nil
 	case http.StatusOK:
 	default:
-		return fetchResult{}, fetchErrorf(KindHTTP, "HTTP status %s", resp.Status)
+		fe := fetchErrorf(KindHTTP, "HTTP status %s", resp.Status)
+		fe.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+		return fetchResult{}, fe
 	}
 	body, err := readCapped(resp.Body, c.opts.MaxCRLSize, resp.ContentLength)
 	if err != nil {
@@ -101,6 +105,22 @@ func (c *Checker) fetchHTTP(ctx context.Context, u *url.URL, cond validator) (fe
 		etag:         resp.Header.Get("ETag"),
 		lastModified: resp.Header.Get("Last-Modified"),
 	}}, nil
+}
+
+// parseRetryAfter reads a Retry-After value, delay-seconds or an HTTP date
+// (RFC 9110 §10.2.3), as a wait from now; 0 when absent, unreadable or past.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 func (c *Checker) fetchFile(u *url.URL, cond validator) (fetchResult, error) {

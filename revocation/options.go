@@ -91,6 +91,23 @@ type Source struct {
 	// Exempt (crlExempt) trusts certificates this CA issued without CRL
 	// checks. It is the only way to trust a CA with no CRLURL.
 	Exempt bool
+	// VerifySigner judges a configured certificate of this CA whose key
+	// signed CRLs for another key of the CA (a separate CRL-signing key,
+	// the old certificate of a rolled-over CA): RFC 5280 §6.1 path
+	// validation to a configured root, with cRLSign when it has keyUsage,
+	// as trust.Store.CheckCRLSigner does. A non-nil error makes the CRLs it
+	// signed unusable (crl_unavailable, with the error as explanation).
+	// The validity and revocation of the signer and of the configured
+	// certificates above it are checked by the Checker either way.
+	//
+	// Its answer must depend on at only through the validity periods of
+	// the signer and of the configured certificates (the Issuers of the
+	// Sources): the Checker keeps it until at crosses one of them, so the
+	// check path stays cheap. The Sources of one SetSources call are
+	// expected to carry the same function (one trust snapshot): the first
+	// non-nil one serves for all. nil means no path validation beyond the
+	// Checker's own.
+	VerifySigner func(signer *x509.Certificate, at time.Time) error
 }
 
 // Options configure a [Checker]. The zero value is usable.
@@ -99,6 +116,9 @@ type Options struct {
 	OCSP          OCSPMode
 	// CacheDir keeps the last good CRL of each CA; "" means no persistence.
 	CacheDir string
+	// CacheReadOnly reads CacheDir but never writes it (`certgate validate`
+	// looks at the cache of a running serve and must not change it).
+	CacheReadOnly bool
 	// MaxCRLSize caps every fetched body (default 64 MiB).
 	MaxCRLSize int64
 	// FetchTimeout bounds every fetch (default 15s).

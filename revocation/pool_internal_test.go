@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/trust/pathval"
 )
 
 // TestRecycledBuffersKeepCRLsIntact: a CRL in force must not change when
@@ -17,7 +18,7 @@ import (
 // and more, so the CRLs here have 12,000 entries.
 func TestRecycledBuffersKeepCRLsIntact(t *testing.T) {
 	ca := testpki.Root(t, "Pool Root")
-	iss := issuer{cert: ca.Cert, ski: subjectKeyID(ca.Cert)}
+	iss := issuer{cert: ca.Cert, ski: pathval.KeyID(ca.Cert)}
 	const n = 12000
 	makeCRL := func(number, first int64) ([]byte, []*big.Int) {
 		o := testpki.CRLOptions{Number: number}

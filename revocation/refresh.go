@@ -4,16 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 )
 
 const (
 	// backoffMin is the first retry delay after a failed fetch; it doubles
-	// up to Options.MaxRefresh.
+	// up to Options.MaxRefresh, and up to staleRetry while no current CRL
+	// is in force.
 	backoffMin = 10 * time.Second
+	// staleRetry is the longest wait between fetches while the CRL in force
+	// is stale or missing: certgate is then failing closed (or open), so
+	// the CRL server's return must be noticed within a minute, not at the
+	// end of an hour-long backoff.
+	staleRetry = time.Minute
+	// filePoll is how often a file: CRL is looked at (a stat, and a read
+	// only when its modification time or size changed), so that an edited
+	// file applies within seconds.
+	filePoll = 2 * time.Second
 	// requestFreshInterval limits RequestFresh to one fetch per CA per
 	// interval, since every handshake of a user with revoked sessions asks.
 	requestFreshInterval = 10 * time.Second
@@ -72,6 +84,43 @@ func nextRefresh(now time.Time, c *crl, minD, maxD time.Duration, u float64) tim
 		d = c.nextPublish.Sub(now)
 	}
 	return max(minD, min(d, maxD))
+}
+
+// bound caps a delay d chosen at now for a feed whose CRL in force is cur
+// (nil: none). A fetch is never scheduled past cur's nextUpdate, since
+// after it the CA is refused (or admitted unchecked); once cur is stale or
+// absent, at most about staleRetry passes between fetches, jittered
+// downward by u in [0,1) so that replicas do not retry in step. file: URLs
+// are polled every filePoll.
+func bound(now time.Time, d time.Duration, cur *crl, isFile bool, u float64) time.Duration {
+	if cur == nil || !now.Before(cur.nextUpdate) {
+		d = min(d, time.Duration(float64(staleRetry)*(0.75+0.25*u)))
+	} else {
+		d = min(d, cur.nextUpdate.Sub(now))
+	}
+	if isFile {
+		d = min(d, filePoll)
+	}
+	return max(d, 0)
+}
+
+// retryDelay is the wait after the n-th consecutive failed fetch of a feed
+// whose CRL in force is cur: the backoff, or the server's Retry-After when
+// it sent one, within the bounds of [bound].
+func retryDelay(now time.Time, n int, retryAfter time.Duration, cur *crl, isFile bool, maxD time.Duration, u float64) time.Duration {
+	d := time.Duration(float64(backoff(n, maxD)) * (0.75 + 0.25*u))
+	if retryAfter > 0 {
+		d = min(retryAfter, maxD)
+	}
+	return bound(now, d, cur, isFile, u)
+}
+
+func isFileURL(u string) bool { return strings.HasPrefix(u, "file:") }
+
+// refreshDelay is [nextRefresh] within the bounds of [bound].
+func (c *Checker) refreshDelay(now time.Time, f *feed) time.Duration {
+	u := rand.Float64()
+	return bound(now, nextRefresh(now, f.crl, c.opts.MinRefresh, c.opts.MaxRefresh, u), f.crl, isFileURL(f.url), u)
 }
 
 // backoff is the delay after the n-th consecutive failure (n >= 1).
@@ -150,10 +199,17 @@ func (c *Checker) due() ([]job, time.Duration) {
 // POST /crl/refresh. A fetch already in progress for a URL is joined, not
 // repeated.
 func (c *Checker) RefreshNow(ctx context.Context) error {
+	return c.RefreshWhere(ctx, nil)
+}
+
+// RefreshWhere is [Checker.RefreshNow] for the sources whose base CRL URL
+// keep accepts (nil: all); `certgate validate` reads file: CRLs always and
+// fetches http(s) ones only when asked.
+func (c *Checker) RefreshWhere(ctx context.Context, keep func(crlURL string) bool) error {
 	c.mu.Lock()
 	srcs := make([]*source, 0, len(c.sources))
 	for _, s := range c.sources {
-		if s.feeds[baseCRL].url != "" {
+		if s.feeds[baseCRL].url != "" && (keep == nil || keep(s.feeds[baseCRL].url)) {
 			srcs = append(srcs, s)
 		}
 	}
@@ -251,10 +307,14 @@ func (c *Checker) doFetch(ctx context.Context, s *source, w which, url string) e
 		s.lastFetch, s.lastSuccess, s.lastErr = now, now, ""
 		f.failures = 0
 		if f.crl != nil {
-			f.next = now.Add(nextRefresh(now, f.crl, c.opts.MinRefresh, c.opts.MaxRefresh, rand.Float64()))
+			f.next = now.Add(c.refreshDelay(now, f))
 		}
 		c.mu.Unlock()
-		c.log.Info("CRL not modified", "issuer_ski", s.skiHex, "url", url, "crl", w.String(), "kind", "not_modified")
+		level := slog.LevelInfo
+		if isFileURL(url) {
+			level = slog.LevelDebug // polled every few seconds
+		}
+		c.log.Log(ctx, level, "CRL not modified", "issuer_ski", s.skiHex, "url", url, "crl", w.String(), "kind", "not_modified")
 		return nil
 	}
 	// The body buffer is reused by the next fetch (fetch.go).
@@ -327,14 +387,14 @@ func (c *Checker) install(s *source, w which, n *crl, cond validator, fromCache 
 		f.cond = cond
 	}
 	if n == nil {
-		f.next = now.Add(nextRefresh(now, f.crl, c.opts.MinRefresh, c.opts.MaxRefresh, rand.Float64()))
+		f.next = now.Add(c.refreshDelay(now, f))
 		return false, nil
 	}
 	f.crl, f.fromCache = n, fromCache
 	if w == baseCRL {
 		s.baseErr.Store(nil)
 	}
-	f.next = now.Add(nextRefresh(now, n, c.opts.MinRefresh, c.opts.MaxRefresh, rand.Float64()))
+	f.next = now.Add(c.refreshDelay(now, f))
 	if fromCache {
 		f.next = time.Time{} // fetch at once: the network may know more
 	}
@@ -370,7 +430,11 @@ func (c *Checker) failed(s *source, w which, err error) error {
 	}
 	s.fetchErrors[kind]++
 	f.failures++
-	f.next = now.Add(backoff(f.failures, c.opts.MaxRefresh))
+	var retryAfter time.Duration
+	if fe != nil {
+		retryAfter = fe.RetryAfter
+	}
+	f.next = now.Add(retryDelay(now, f.failures, retryAfter, f.crl, isFileURL(url), c.opts.MaxRefresh, rand.Float64()))
 	c.mu.Unlock()
 	c.log.Warn("CRL fetch failed", "issuer_ski", s.skiHex, "url", url, "crl", w.String(), "kind", kind, "err", err)
 	return err

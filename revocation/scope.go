@@ -3,16 +3,13 @@ package revocation
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/binary"
-	"encoding/hex"
-	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/certgate/certgate/trust/pathval"
 )
 
 // allReasons is the ReasonFlags mask of every revocation reason, from
@@ -24,7 +21,7 @@ const allReasons uint16 = 0x1fe
 // gname is one GeneralName of a distribution point.
 type gname struct {
 	der []byte // the GeneralName element: the cheap, byte-equal comparison
-	dn  string // normalised directoryName (see normDN); "" for other kinds
+	dn  string // a directoryName prepared by pathval.NameKey; "" for other kinds
 	uri []byte // a uniformResourceIdentifier's content; nil for other kinds
 }
 
@@ -125,7 +122,7 @@ func describeName(der []byte) string {
 	}
 	switch tag {
 	case asn1.Tag(4).ContextSpecific().Constructed():
-		return "DirName:" + dnString(v)
+		return "DirName:" + pathval.FormatName(v)
 	case asn1.Tag(6).ContextSpecific():
 		return "URI:" + string(v)
 	case asn1.Tag(1).ContextSpecific():
@@ -134,52 +131,6 @@ func describeName(der []byte) string {
 		return "DNS:" + string(v)
 	}
 	return "GeneralName[" + strconv.Itoa(int(tag&0x1f)) + "]"
-}
-
-// dnString renders a Name for messages: RFC 4514 order, short type names.
-func dnString(der []byte) string {
-	s := cryptobyte.String(der)
-	var seq cryptobyte.String
-	if !s.ReadASN1(&seq, asn1.SEQUENCE) {
-		return "?"
-	}
-	var rdns []string
-	for !seq.Empty() {
-		var set cryptobyte.String
-		if !seq.ReadASN1(&set, asn1.SET) {
-			return "?"
-		}
-		var atvs []string
-		for !set.Empty() {
-			var atv, oid, val cryptobyte.String
-			var tag asn1.Tag
-			if !set.ReadASN1(&atv, asn1.SEQUENCE) || !atv.ReadASN1(&oid, asn1.OBJECT_IDENTIFIER) || !atv.ReadAnyASN1(&val, &tag) {
-				return "?"
-			}
-			name := attrShort[string(oid)]
-			if name == "" {
-				name = oidString(oid)
-			}
-			str, ok := directoryString(tag, val)
-			if !ok {
-				str = "#" + hex.EncodeToString(val)
-			}
-			atvs = append(atvs, name+"="+str)
-		}
-		rdns = append(rdns, strings.Join(atvs, "+"))
-	}
-	slices.Reverse(rdns)
-	return strings.Join(rdns, ",")
-}
-
-var attrShort = map[string]string{
-	string(oidBytes(2, 5, 4, 3)):                       "CN",
-	string(oidBytes(2, 5, 4, 6)):                       "C",
-	string(oidBytes(2, 5, 4, 7)):                       "L",
-	string(oidBytes(2, 5, 4, 8)):                       "ST",
-	string(oidBytes(2, 5, 4, 10)):                      "O",
-	string(oidBytes(2, 5, 4, 11)):                      "OU",
-	string(oidBytes(0, 9, 2342, 19200300, 100, 1, 25)): "DC",
 }
 
 // readIDP reads an issuingDistributionPoint. issuerName is the CRL's issuer
@@ -241,7 +192,7 @@ func readIDP(v cryptobyte.String, issuerName []byte) (*idp, error) {
 	if n > 1 {
 		return nil, fetchErrorf(KindParse, "issuing distribution point limits to more than one kind of certificate")
 	}
-	if issuerDN, ok := normDN(issuerName); ok {
+	if issuerDN, ok := pathval.NameKey(issuerName); ok {
 		for _, g := range p.names {
 			if g.dn != "" && g.dn == issuerDN {
 				p.namesIssuer = true
@@ -274,7 +225,7 @@ func readDPName(v cryptobyte.String, issuerName []byte) ([]gname, error) {
 			el.ReadAnyASN1(&content, &t)
 			switch t {
 			case asn1.Tag(4).ContextSpecific().Constructed():
-				dn, ok := normDN(content)
+				dn, ok := pathval.NameKey(content)
 				if !ok {
 					return nil, bad
 				}
@@ -304,7 +255,7 @@ func readDPName(v cryptobyte.String, issuerName []byte) ([]gname, error) {
 
 // dirGName makes the directoryName GeneralName of a Name.
 func dirGName(name []byte) (gname, bool) {
-	dn, ok := normDN(name)
+	dn, ok := pathval.NameKey(name)
 	if !ok {
 		return gname{}, false
 	}
@@ -346,93 +297,6 @@ func reasonMask(v []byte) (uint16, bool) {
 		}
 	}
 	return m, true
-}
-
-// normDN is a Name in a form where two names that RFC 5280 7.1 calls equal
-// are equal strings: RDNs in order, the values of a multi-valued RDN
-// sorted, directory strings decoded from whatever string type they use,
-// case-folded, with leading, trailing and repeated spaces removed (RFC 4518,
-// without the Unicode normalisation). Other values are kept as DER.
-func normDN(der []byte) (string, bool) {
-	s := cryptobyte.String(der)
-	var seq cryptobyte.String
-	if !s.ReadASN1(&seq, asn1.SEQUENCE) || !s.Empty() {
-		return "", false
-	}
-	var b strings.Builder
-	for !seq.Empty() {
-		var set cryptobyte.String
-		if !seq.ReadASN1(&set, asn1.SET) || set.Empty() {
-			return "", false
-		}
-		var atvs []string
-		for !set.Empty() {
-			var atv, oid, val cryptobyte.String
-			var tag asn1.Tag
-			if !set.ReadASN1(&atv, asn1.SEQUENCE) || !atv.ReadASN1(&oid, asn1.OBJECT_IDENTIFIER) ||
-				!atv.ReadAnyASN1(&val, &tag) || !atv.Empty() {
-				return "", false
-			}
-			one := hex.EncodeToString(oid)
-			if str, ok := directoryString(tag, val); ok {
-				one += "=" + prepString(str)
-			} else {
-				one += "#" + hex.EncodeToString([]byte{byte(tag)}) + hex.EncodeToString(val)
-			}
-			atvs = append(atvs, one)
-		}
-		slices.Sort(atvs)
-		b.WriteString(strconv.Itoa(len(atvs)))
-		for _, a := range atvs {
-			// Length-prefixed: a value may contain any separator.
-			b.WriteByte(':')
-			b.WriteString(strconv.Itoa(len(a)))
-			b.WriteByte(':')
-			b.WriteString(a)
-		}
-		b.WriteByte(';')
-	}
-	return b.String(), true
-}
-
-// directoryString decodes the string types a Name's values use.
-func directoryString(tag asn1.Tag, v []byte) (string, bool) {
-	switch tag {
-	case asn1.PrintableString, asn1.IA5String, asn1.UTF8String, 26 /* VisibleString */ :
-		if !utf8.Valid(v) {
-			return "", false
-		}
-		return string(v), true
-	case asn1.T61String: // in practice Latin-1
-		r := make([]rune, len(v))
-		for i, c := range v {
-			r[i] = rune(c)
-		}
-		return string(r), true
-	case 30: // BMPString
-		if len(v)%2 != 0 {
-			return "", false
-		}
-		u := make([]uint16, len(v)/2)
-		for i := range u {
-			u[i] = binary.BigEndian.Uint16(v[2*i:])
-		}
-		return string(utf16.Decode(u)), true
-	case 28: // UniversalString
-		if len(v)%4 != 0 {
-			return "", false
-		}
-		r := make([]rune, len(v)/4)
-		for i := range r {
-			r[i] = rune(binary.BigEndian.Uint32(v[4*i:]))
-		}
-		return string(r), true
-	}
-	return "", false
-}
-
-func prepString(s string) string {
-	return strings.ToLower(strings.Join(strings.Fields(s), " "))
 }
 
 // coverage is whether one CRL covers one certificate.
@@ -596,7 +460,7 @@ func (p *idp) nameMatches(v cryptobyte.String, cert *x509.Certificate) bool {
 }
 
 func (p *idp) dnMatches(name []byte) bool {
-	dn, ok := normDN(name)
+	dn, ok := pathval.NameKey(name)
 	if !ok {
 		return false
 	}
@@ -642,7 +506,7 @@ func describeCertDPs(cert *x509.Certificate) string {
 			}
 		case asn1.Tag(1).ContextSpecific().Constructed():
 			if full, ok := appendRDN(cert.RawIssuer, inner); ok {
-				out = append(out, "DirName:"+dnString(full))
+				out = append(out, "DirName:"+pathval.FormatName(full))
 			}
 		}
 	}
@@ -674,15 +538,4 @@ func splitURI(u []byte) (head, rest []byte) {
 		return u, nil
 	}
 	return u[:i+len(schemeSep)+j], u[i+len(schemeSep)+j:]
-}
-
-// sameName compares two Names by RFC 5280 7.1: byte-equal, or equal once
-// normalised.
-func sameName(a, b []byte) bool {
-	if bytes.Equal(a, b) {
-		return true
-	}
-	na, ok1 := normDN(a)
-	nb, ok2 := normDN(b)
-	return ok1 && ok2 && na == nb
 }

@@ -35,50 +35,9 @@ func name(atvs ...[3]any) []byte {
 	return append([]byte{0x30, byte(len(rdns))}, rdns...)
 }
 
-var (
-	cn = []byte{0x55, 0x04, 0x03}
-	o  = []byte{0x55, 0x04, 0x0a}
-)
+var cn = []byte{0x55, 0x04, 0x03}
 
-const (
-	printable = 0x13
-	utf8s     = 0x0c
-	ia5       = 0x16
-)
-
-func TestSameNameByRFC5280Section7(t *testing.T) {
-	base := name([3]any{o, printable, "Test Certificates 2011"}, [3]any{cn, printable, "Good CA"})
-	for _, tc := range []struct {
-		name  string
-		other []byte
-		same  bool
-	}{
-		{"identical", base, true},
-		{"UTF8String instead of PrintableString", name([3]any{o, utf8s, "Test Certificates 2011"}, [3]any{cn, utf8s, "Good CA"}), true},
-		{"case", name([3]any{o, printable, "test certificates 2011"}, [3]any{cn, printable, "GOOD CA"}), true},
-		{"spaces", name([3]any{o, printable, "  Test   Certificates 2011 "}, [3]any{cn, printable, "Good  CA"}), true},
-		{"other value", name([3]any{o, printable, "Test Certificates 2011"}, [3]any{cn, printable, "Bad CA"}), false},
-		{"other order", name([3]any{cn, printable, "Good CA"}, [3]any{o, printable, "Test Certificates 2011"}), false},
-		{"one RDN fewer", name([3]any{cn, printable, "Good CA"}), false},
-		{"inner space kept", name([3]any{o, printable, "Test Certificates 2011"}, [3]any{cn, printable, "GoodCA"}), false},
-		{"malformed", []byte{0x30, 0x03, 0x31, 0x01}, false},
-	} {
-		if got := sameName(base, tc.other); got != tc.same {
-			t.Errorf("%s: sameName = %v, want %v", tc.name, got, tc.same)
-		}
-	}
-	// Multi-valued RDNs compare as sets.
-	ab := []byte{0x30, 0x16, 0x31, 0x14, 0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x03, 0x13, 0x01, 'a', 0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x0a, 0x13, 0x01, 'b'}
-	ba := []byte{0x30, 0x16, 0x31, 0x14, 0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x0a, 0x13, 0x01, 'b', 0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x03, 0x13, 0x01, 'a'}
-	if !sameName(ab, ba) {
-		t.Error("multi-valued RDN in another order is another name")
-	}
-	// BMPString and the IA5String of the same text.
-	bmp := name([3]any{cn, 0x1e, "\x00G\x00o"})
-	if !sameName(bmp, name([3]any{cn, ia5, "go"})) {
-		t.Error("BMPString not decoded")
-	}
-}
+const printable = 0x13
 
 func TestReasonMask(t *testing.T) {
 	for _, tc := range []struct {

@@ -7,44 +7,50 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/certgate/certgate/internal/certfmt"
 )
 
 // SourceStatus describes one CA's revocation state, for /readyz, metrics
 // and `certgate check`.
+//
+// It is also the "crls" list of /status.json: camelCase names, and times
+// that are not known (no CRL yet, never fetched) are left out, not shown
+// as 0001-01-01.
 type SourceStatus struct {
-	IssuerSKI string // hex
-	Subject   string
-	CRLURL    string
-	DeltaURL  string
-	Exempt    bool
+	IssuerSKI string `json:"issuerSki"` // lower-case hex, as the metrics label
+	Subject   string `json:"subject"`   // RFC 4514, as certgate prints DNs
+	CRLURL    string `json:"crlUrl,omitempty"`
+	DeltaURL  string `json:"deltaCrlUrl,omitempty"`
+	Exempt    bool   `json:"crlExempt,omitempty"`
 
-	Entries    int       // entries of the base CRL in force
-	ThisUpdate time.Time // of the base CRL
-	NextUpdate time.Time // of the base CRL
-	Number     string    // decimal CRL number of the base; "" if none
-	FromCache  bool      // the base in force was loaded from CacheDir
-	Stale      bool      // the base (or the required delta) is past nextUpdate
+	Entries    int       `json:"entries"`             // entries of the base CRL in force
+	ThisUpdate time.Time `json:"thisUpdate,omitzero"` // of the base CRL
+	NextUpdate time.Time `json:"nextUpdate,omitzero"` // of the base CRL
+	Number     string    `json:"crlNumber,omitempty"` // decimal CRL number of the base; "" if none
+	FromCache  bool      `json:"fromCache,omitempty"` // the base in force was loaded from CacheDir
+	Stale      bool      `json:"stale"`               // the base (or the required delta) is past nextUpdate
 	// Scope is what the base CRL's issuingDistributionPoint limits it to,
 	// "" when it covers every certificate of the CA.
-	Scope string
+	Scope string `json:"scope,omitempty"`
 	// SignerSKI is the hex SKI of the CA certificate whose key signed the
 	// base CRL, when it is not this source's own key (key rollover, a
 	// separate CRL-signing key).
-	SignerSKI string
+	SignerSKI string `json:"signerSki,omitempty"`
 	// Certificates counts the configured certificates with this SKI.
-	Certificates int
+	Certificates int `json:"certificates"`
 
-	DeltaEntries    int
-	DeltaThisUpdate time.Time
-	DeltaNextUpdate time.Time
-	DeltaNumber     string
-	DeltaApplied    bool // the delta is merged with the base
+	DeltaEntries    int       `json:"deltaEntries,omitempty"`
+	DeltaThisUpdate time.Time `json:"deltaThisUpdate,omitzero"`
+	DeltaNextUpdate time.Time `json:"deltaNextUpdate,omitzero"`
+	DeltaNumber     string    `json:"deltaCrlNumber,omitempty"`
+	DeltaApplied    bool      `json:"deltaApplied,omitempty"` // the delta is merged with the base
 
-	LastFetch   time.Time // last attempt that ended, success or not
-	LastSuccess time.Time
-	LastError   string // of the last failure; "" after a success
+	LastFetch   time.Time `json:"lastFetch,omitzero"` // last attempt that ended, success or not
+	LastSuccess time.Time `json:"lastSuccess,omitzero"`
+	LastError   string    `json:"lastError,omitempty"` // of the last failure; "" after a success
 	// FetchErrors counts failures by kind (the Kind* constants).
-	FetchErrors map[string]uint64
+	FetchErrors map[string]uint64 `json:"fetchErrors,omitempty"`
 }
 
 // Status returns every source's state, sorted by SKI.
@@ -57,7 +63,7 @@ func (c *Checker) Status() []SourceStatus {
 		v := s.view()
 		st := SourceStatus{
 			IssuerSKI:   s.skiHex,
-			Subject:     s.src.Issuer.Subject.String(),
+			Subject:     certfmt.Subject(s.src.Issuer),
 			CRLURL:      s.feeds[baseCRL].url,
 			DeltaURL:    s.feeds[deltaCRL].url,
 			Exempt:      s.src.Exempt,

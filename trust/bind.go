@@ -34,7 +34,7 @@ func NewBinder(bindings []Binding, dir Directory) *Binder {
 func (b Binding) Validate() error {
 	switch b.Field {
 	case FieldPrincipalName, FieldRFC822Name, FieldSubjectKeyIdentifier,
-		FieldSHA1PublicKey, FieldIssuerAndSerialNumber, FieldSubject:
+		FieldSHA1PublicKey, FieldIssuerAndSerialNumber, FieldSubject, FieldIssuerAndSubject:
 	default:
 		return fmt.Errorf("unknown certificateField %q", b.Field)
 	}
@@ -61,12 +61,21 @@ func cuidTag(f Field) (string, bool) {
 		return "X509:<SKI>", true
 	case FieldSHA1PublicKey:
 		return "X509:<SHA1-PUKEY>", true
-	case FieldIssuerAndSerialNumber:
+	case FieldIssuerAndSerialNumber, FieldIssuerAndSubject:
 		return "X509:", true
 	case FieldSubject:
 		return "X509:<S>", true
 	}
 	return "", false
+}
+
+// spellings are the forms v is looked up in: for certificateUserIds, also
+// as Active Directory writes DNs and serials ([cuidVariants]).
+func (b Binding) spellings(v string) []string {
+	if b.Attribute != AttrCertificateUserIDs {
+		return []string{v}
+	}
+	return cuidVariants(b.Field, v)
 }
 
 // lookupValue is the directory value a certificate value is looked up by.
@@ -114,13 +123,17 @@ func (b *Binder) Bind(ctx context.Context, leaf *x509.Certificate) (Identity, er
 			if v == "" {
 				continue
 			}
-			key, err := bd.lookupValue(v)
-			if err != nil {
-				return Identity{}, &Error{Reason: IdentityUnmapped, Err: fmt.Errorf("binding %s: %w", bd, err)}
-			}
-			users, err := b.dir.Lookup(ctx, bd.Attribute, key)
-			if err != nil {
-				return Identity{}, &Error{Reason: DirectoryUnavailable, Err: fmt.Errorf("binding %s: looking up %q: %w", bd, key, err)}
+			var users []User
+			for _, spelling := range bd.spellings(v) {
+				key, err := bd.lookupValue(spelling)
+				if err != nil {
+					return Identity{}, &Error{Reason: IdentityUnmapped, Err: fmt.Errorf("binding %s: %w", bd, err)}
+				}
+				found, err := b.dir.Lookup(ctx, bd.Attribute, key)
+				if err != nil {
+					return Identity{}, &Error{Reason: DirectoryUnavailable, Err: fmt.Errorf("binding %s: looking up %q: %w", bd, key, err)}
+				}
+				users = append(users, found...)
 			}
 			for _, u := range users {
 				switch {

@@ -10,38 +10,18 @@ import (
 	"fmt"
 	"strings"
 
-	"golang.org/x/crypto/cryptobyte"
-	"golang.org/x/crypto/cryptobyte/asn1"
+	"github.com/certgate/certgate/trust/pathval"
 )
 
 // ComputeSKI returns the RFC 5280 §4.2.1.2 method 1 key identifier of
-// cert: the SHA-1 of the subjectPublicKey BIT STRING (without tag, length and
-// unused-bits byte). It is what AD CS and most CAs write, so a CA that omits
-// the extension still gets the key its children's AKI names. Should the
-// SubjectPublicKeyInfo not parse (it did once, or cert would not exist), the
-// SHA-1 of the whole SubjectPublicKeyInfo keeps the result stable.
+// cert, [pathval.ComputeKeyID]: the SHA-1 of the subjectPublicKey bits.
 func ComputeSKI(cert *x509.Certificate) []byte {
-	spki := cryptobyte.String(cert.RawSubjectPublicKeyInfo)
-	var inner, algo cryptobyte.String
-	var bits []byte
-	if spki.ReadASN1(&inner, asn1.SEQUENCE) &&
-		inner.ReadASN1(&algo, asn1.SEQUENCE) &&
-		inner.ReadASN1BitStringAsBytes(&bits) {
-		sum := sha1.Sum(bits)
-		return sum[:]
-	}
-	sum := sha1.Sum(cert.RawSubjectPublicKeyInfo)
-	return sum[:]
+	return pathval.ComputeKeyID(cert, new([sha1.Size]byte))
 }
 
 // SubjectKeyID returns cert's subjectKeyIdentifier, or [ComputeSKI] when the
 // certificate carries none, so every certificate has a key.
-func SubjectKeyID(cert *x509.Certificate) []byte {
-	if len(cert.SubjectKeyId) > 0 {
-		return cert.SubjectKeyId
-	}
-	return ComputeSKI(cert)
-}
+func SubjectKeyID(cert *x509.Certificate) []byte { return pathval.KeyID(cert) }
 
 // FieldValues returns the values a binding on field reads from cert, in
 // certificate order. Most fields have one value; PrincipalName and
@@ -54,13 +34,14 @@ func SubjectKeyID(cert *x509.Certificate) []byte {
 //   - IssuerAndSerialNumber: "<I>" + issuer DN + "<SR>" + serial. The DN is
 //     [FormatDN]: pkix.Name.String()'s RFC 4514 order, most specific RDN
 //     first ("CN=CONTOSO-DC-CA,DC=contoso,DC=com"), with DC, UID and E
-//     named. The cloud CBA's documentation shows the X.500 order
-//     ("DC=com,DC=contoso,CN=…") in one example; directory values must be
-//     written in the RFC 4514 order to match. The serial is upper-case big-endian hex of its
-//     magnitude bytes without colons or a sign byte ("0A1B…", as shown in
-//     the certificate), not the byte-reversed form AD's
-//     altSecurityIdentities uses.
+//     named. The serial is upper-case big-endian hex of its magnitude
+//     bytes without colons or a sign byte ("0A1B…", as shown in the
+//     certificate). A certificateUserIds binding also looks the value up
+//     as AD writes it (DNs most significant RDN first, "DC=com,DC=contoso,
+//     CN=…", and the serial byte-reversed), and directories compare DNs
+//     normalised ([CertificateUserIDKey]).
 //   - Subject: [FormatDN] of the subject, same form as above.
+//   - IssuerAndSubject: "<I>" + issuer DN + "<S>" + subject DN.
 func FieldValues(cert *x509.Certificate, f Field) ([]string, error) {
 	switch f {
 	case FieldPrincipalName:
@@ -76,6 +57,8 @@ func FieldValues(cert *x509.Certificate, f Field) ([]string, error) {
 		return []string{"<I>" + dnString(cert.RawIssuer, cert.Issuer) + "<SR>" + serialHex(cert)}, nil
 	case FieldSubject:
 		return []string{dnString(cert.RawSubject, cert.Subject)}, nil
+	case FieldIssuerAndSubject:
+		return []string{"<I>" + dnString(cert.RawIssuer, cert.Issuer) + "<S>" + dnString(cert.RawSubject, cert.Subject)}, nil
 	}
 	return nil, fmt.Errorf("trust: unknown certificate field %q", f)
 }

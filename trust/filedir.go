@@ -36,6 +36,9 @@ type FileDirectory struct {
 	byUPN   map[string][]User
 	byProxy map[string][]User
 	byCUID  map[string][]User
+	// cuidKeys maps each certificateUserIds value as the file spells it
+	// to its key.
+	cuidKeys map[string]string
 }
 
 var _ Directory = (*FileDirectory)(nil)
@@ -75,10 +78,9 @@ func (d *FileDirectory) Users() []User { return append([]User(nil), d.users...) 
 
 // Lookup finds the users whose attr matches value: userPrincipalName
 // ignoring case; proxyAddresses ignoring case and an SMTP:/smtp: prefix on
-// either side; certificateUserIds exactly, except that the "X509:<TAG>"
-// prefix, the "<SR>" marker and the hex of SKI, SHA1-PUKEY and serial
-// values ignore case. The returned slice is shared: callers must not
-// modify it. It never fails for a known attribute.
+// either side; certificateUserIds by [CertificateUserIDKey] (tag and hex in
+// any case, DNs normalised and in either order). The returned slice is
+// shared: callers must not modify it. It never fails for a known attribute.
 func (d *FileDirectory) Lookup(_ context.Context, attr Attribute, value string) ([]User, error) {
 	switch attr {
 	case AttrUserPrincipalName:
@@ -86,6 +88,11 @@ func (d *FileDirectory) Lookup(_ context.Context, attr Attribute, value string) 
 	case AttrProxyAddresses:
 		return d.byProxy[proxyKey(value)], nil
 	case AttrCertificateUserIDs:
+		if k, ok := d.cuidKeys[value]; ok {
+			// A spelling the file holds: no normalisation on the
+			// handshake path.
+			return d.byCUID[k], nil
+		}
 		return d.byCUID[cuidKey(value)], nil
 	}
 	return nil, fmt.Errorf("file directory: unknown attribute %q", attr)
@@ -93,10 +100,11 @@ func (d *FileDirectory) Lookup(_ context.Context, attr Attribute, value string) 
 
 func newFileDirectory(users []User) *FileDirectory {
 	d := &FileDirectory{
-		users:   users,
-		byUPN:   make(map[string][]User, len(users)),
-		byProxy: make(map[string][]User, len(users)),
-		byCUID:  make(map[string][]User),
+		users:    users,
+		byUPN:    make(map[string][]User, len(users)),
+		byProxy:  make(map[string][]User, len(users)),
+		byCUID:   make(map[string][]User),
+		cuidKeys: make(map[string]string),
 	}
 	add := func(m map[string][]User, k string, u User) {
 		l := m[k]
@@ -112,7 +120,9 @@ func newFileDirectory(users []User) *FileDirectory {
 			add(d.byProxy, proxyKey(p), u)
 		}
 		for _, c := range u.CertificateUserIDs {
-			add(d.byCUID, cuidKey(c), u)
+			k := cuidKey(c)
+			add(d.byCUID, k, u)
+			d.cuidKeys[c] = k
 		}
 	}
 	return d
@@ -128,38 +138,8 @@ func proxyKey(v string) string {
 	return strings.ToLower(v)
 }
 
-// cuidKey canonicalises a certificateUserIds value: "X509:" and the tag in
-// (ASCII) upper case; for SKI and SHA1-PUKEY the hex value in upper case; for I the
-// "<SR>" marker and the serial hex in upper case. The rest is compared
-// exactly. An already canonical value is returned as it is, without
-// allocating, which is what the Binder sends.
-func cuidKey(s string) string {
-	if len(s) < 7 || !strings.EqualFold(s[:5], "x509:") || s[5] != '<' {
-		return s
-	}
-	end := strings.IndexByte(s[6:], '>')
-	if end < 0 {
-		return s
-	}
-	tag, rest := s[6:6+end], s[6+end+1:]
-	utag := asciiUpper(tag)
-	newRest := rest
-	switch utag {
-	case "SKI", "SHA1-PUKEY":
-		newRest = asciiUpper(rest)
-	case "I":
-		if i := lastSRMarker(rest); i >= 0 {
-			serial := rest[i+4:]
-			if rest[i:i+4] != "<SR>" || asciiUpper(serial) != serial {
-				newRest = rest[:i] + "<SR>" + asciiUpper(serial)
-			}
-		}
-	}
-	if s[:5] == "X509:" && tag == utag && newRest == rest {
-		return s
-	}
-	return "X509:<" + utag + ">" + newRest
-}
+// cuidKey is [CertificateUserIDKey].
+func cuidKey(s string) string { return CertificateUserIDKey(s) }
 
 // asciiUpper upper-cases ASCII letters only: tags and hex are ASCII, and
 // Unicode case mapping (the Kelvin sign folds to k) must not make two
@@ -176,17 +156,6 @@ func asciiUpper(s string) string {
 		}
 	}
 	return string(b)
-}
-
-// lastSRMarker finds the last "<SR>" in s, ignoring ASCII case. The issuer
-// DN cannot hide one: RFC 4514 escapes '<'.
-func lastSRMarker(s string) int {
-	for i := len(s) - 4; i >= 0; i-- {
-		if s[i] == '<' && s[i+1]|0x20 == 's' && s[i+2]|0x20 == 'r' && s[i+3] == '>' {
-			return i
-		}
-	}
-	return -1
 }
 
 // parseUsersDoc parses a users document, returning the users, the YAML

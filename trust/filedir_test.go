@@ -81,8 +81,11 @@ func TestParseUsers(t *testing.T) {
 		{trust.AttrCertificateUserIDs, "X509:<SKI>5F3A0", nil},
 		{trust.AttrCertificateUserIDs, "X509:<I>CN=CONTOSO-DC-CA,DC=contoso,DC=com<SR>0A1B2C", []string{"alice@contoso.com"}},
 		{trust.AttrCertificateUserIDs, "X509:<i>CN=CONTOSO-DC-CA,DC=contoso,DC=com<sr>0a1b2c", []string{"alice@contoso.com"}},
-		// The DN part is exact.
-		{trust.AttrCertificateUserIDs, "X509:<I>cn=CONTOSO-DC-CA,DC=contoso,DC=com<SR>0A1B2C", nil},
+		// DNs are compared normalised (case, spaces) and in either
+		// order, as AD tools write them.
+		{trust.AttrCertificateUserIDs, "X509:<I>cn=contoso-dc-ca, DC=contoso,DC=com<SR>0A1B2C", []string{"alice@contoso.com"}},
+		{trust.AttrCertificateUserIDs, "X509:<I>DC=com,DC=contoso,CN=CONTOSO-DC-CA<SR>0A1B2C", []string{"alice@contoso.com"}},
+		{trust.AttrCertificateUserIDs, "X509:<I>CN=CONTOSO-DC-CA,DC=contoso,DC=org<SR>0A1B2C", nil},
 		{trust.AttrCertificateUserIDs, "5F3A01", nil},
 	}
 	for _, tc := range tests {

@@ -16,6 +16,7 @@ const (
 	FieldSHA1PublicKey         Field = "SHA1PublicKey"         // hex SHA-1 of the SubjectPublicKeyInfo
 	FieldIssuerAndSerialNumber Field = "IssuerAndSerialNumber" // "<I>issuer DN<SR>serial hex"
 	FieldSubject               Field = "Subject"               // subject DN
+	FieldIssuerAndSubject      Field = "IssuerAndSubject"      // "<I>issuer DN<S>subject DN" (a weak mapping)
 )
 
 // Attribute is a user attribute a binding matches (SPEC "userAttribute").

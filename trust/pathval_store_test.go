@@ -8,6 +8,7 @@ import (
 
 	"github.com/certgate/certgate/internal/testpki"
 	"github.com/certgate/certgate/trust"
+	"github.com/certgate/certgate/trust/pathval"
 )
 
 // A CA that expires while certgate runs refuses the chains through it from
@@ -62,5 +63,40 @@ func TestCAsSharingAKey(t *testing.T) {
 	st := s.CAStatus(t0)
 	if st[1].Usable || !st[2].Usable {
 		t.Fatalf("CAStatus: %+v", st)
+	}
+}
+
+// A CRL signer is judged by the full path validation, to the store's
+// limits, but as a CRL signer: cRLSign, no CA, no clientAuth needed.
+func TestCheckCRLSigner(t *testing.T) {
+	root := wideRoot(t, "Root")
+	inter := root.Intermediate(t, "Inter", testpki.At(t0), testpki.KeyUsage(x509.KeyUsageCertSign))
+	crlKey := root.Leaf(t, "Inter", testpki.At(t0), testpki.KeyUsage(x509.KeyUsageCRLSign), testpki.EKU(x509.ExtKeyUsageServerAuth))
+	weak := root.Leaf(t, "Inter", testpki.At(t0), testpki.KeyUsage(x509.KeyUsageCRLSign), testpki.RSA(1024))
+	s := mustStore(t, []trust.CA{rootCA(root), interCA(inter)}, trust.WithClock(func() time.Time { return t0 }))
+	if err := s.CheckCRLSigner(crlKey.Cert, time.Time{}); err != nil {
+		t.Errorf("CRL key: %v", err)
+	}
+	if err := s.CheckCRLSigner(inter.Cert, t0); trust.ReasonOf(err) != string(trust.BadUsage) || !strings.Contains(err.Error(), "cRLSign") {
+		t.Errorf("a CA whose keyUsage lacks cRLSign: %v", err)
+	}
+	if err := s.CheckCRLSigner(weak.Cert, t0); trust.ReasonOf(err) != string(trust.Untrusted) || !strings.Contains(err.Error(), "RSA key of 1024 bits") {
+		t.Errorf("a 1024-bit CRL key: %v", err)
+	}
+	if err := s.CheckCRLSigner(crlKey.Cert, crlKey.Cert.NotAfter.Add(time.Second)); trust.ReasonOf(err) != string(trust.Expired) {
+		t.Errorf("an expired CRL key: %v", err)
+	}
+}
+
+// Store passes pathval's reasons on as its own: they must be the same SPEC
+// codes.
+func TestPathvalReasonsAreTrustReasons(t *testing.T) {
+	for p, r := range map[pathval.Reason]trust.Reason{
+		pathval.Untrusted: trust.Untrusted, pathval.Expired: trust.Expired, pathval.NotYetValid: trust.NotYetValid,
+		pathval.BadUsage: trust.BadUsage, pathval.NameConstraints: trust.NameConstraints, pathval.Malformed: trust.MalformedCertificate,
+	} {
+		if string(p) != string(r) {
+			t.Errorf("pathval %q is trust %q", p, r)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/certgate/certgate/internal/certfmt"
 	"github.com/certgate/certgate/trust/pathval"
 )
 
@@ -183,6 +184,32 @@ func (s *Store) CAStatus(at time.Time) []CAStatus {
 	return out
 }
 
+// CheckCRLSigner judges a configured certificate whose key signs CRLs
+// (a separate CRL-signing key of a CA, the old certificate of a rolled-over
+// CA) at time at (the store's clock when zero): RFC 5280 §6.1 path
+// validation from it to a configured root through the configured CAs,
+// with the same limits as Verify (chain length, RSA key size), and cRLSign
+// when it has keyUsage. It need not be a CA nor allow clientAuth. Whether
+// it or a CA above it is revoked is for the revocation checker, which
+// calls this. Every error is a [*Error] naming the certificate at fault
+// and the rule.
+//
+// The answer depends on at only through the validity periods of signer
+// and the configured certificates, so callers may keep it until at
+// crosses one of them.
+func (s *Store) CheckCRLSigner(signer *x509.Certificate, at time.Time) error {
+	if signer == nil {
+		return Errorf(Untrusted, "no CRL signer certificate")
+	}
+	if at.IsZero() {
+		at = s.opt.now()
+	}
+	if err := s.validator.CheckCRLSigner(signer, at); err != nil {
+		return &Error{Reason: reasonOf(err), Err: err}
+	}
+	return nil
+}
+
 // newGen draws the store's generation number at random: unique with
 // overwhelming probability without a package-level counter.
 func newGen() uint64 {
@@ -197,7 +224,7 @@ func newGen() uint64 {
 
 // describe names a certificate in errors: subject and key identifier.
 func describe(c *x509.Certificate) string {
-	return fmt.Sprintf("%q (SKI %X)", c.Subject.String(), SubjectKeyID(c))
+	return fmt.Sprintf("%q (SKI %s)", certfmt.Subject(c), certfmt.SKI(SubjectKeyID(c)))
 }
 
 // HintPool returns the configured roots and intermediates, for

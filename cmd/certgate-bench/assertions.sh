@@ -74,7 +74,7 @@ clientAuth:
 trustedCertificateAuthorities:
   - authorityType: root
     trustedCertificate: pki/root.pem
-    crlDistributionPoint: file://pki/crl-small.der
+    crlDistributionPoint: file:pki/crl-small.der
 routes:
   - name: web
     kind: web

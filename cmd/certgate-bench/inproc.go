@@ -127,7 +127,7 @@ func startInproc(ctx context.Context, o inprocOptions) (*inproc, error) {
 			ip.Close()
 			return nil, err
 		}
-		a := proxy.NewAdmin(proxy.AdminOptions{Gatherer: reg, Ready: rev.Ready, RefreshCRLs: rev.RefreshNow})
+		a := proxy.NewAdmin(proxy.AdminOptions{Gatherer: reg, Ready: rev.Ready, RefreshCRLs: rev.RefreshNow, ListenAddr: ip.adminLn.Addr().String()})
 		ip.admin = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		go ip.admin.Serve(ip.adminLn)
 	}

@@ -23,6 +23,10 @@ Load modes (each prints one JSON line, then one human line):
   idle         opens --conns idle keep-alive connections; --pid reads the server's VmRSS
   crl-refresh  handshake p99 while --admin's POST /crl/refresh re-ingests a big CRL
   crl          in-process: CRL ingest time, retained heap, peak RSS and lookup ns
+  unauth       certificate-less connections at stepped --rates (each holds its
+               connection until the server closes it) while --workers admitted
+               keep-alive clients and --hs-workers handshaking clients measure
+               latency: the highest rate they did not notice
 
 Soak (issue: certgate under attack and failure):
   soak         runs a certgate binary (--certgate BIN) for --duration (at most
@@ -79,6 +83,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		return runLoad(ctx, mode, lf, out)
+	case "unauth":
+		return runUnauthFlags(ctx, rest, out)
 	case "crl":
 		return runCRL(ctx, rest, out)
 	case "soak":

@@ -104,8 +104,8 @@ http1:
   fastPath: $FASTPATH
 YAML
 }
-certgate_config small "file://pki/crl-small.der"
-certgate_config big "file://pki/crl-big.der"
+certgate_config small "file:pki/crl-small.der"
+certgate_config big "file:pki/crl-big.der"
 certgate_config refresh "http://127.0.0.1:$CRLSERVE_PORT/crl.der"
 
 # nginx_config NAME CRL_PEM: the same contract in nginx: client

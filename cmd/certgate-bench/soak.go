@@ -52,9 +52,9 @@ var soakExpect = [soakKinds]struct {
 	body string
 }{
 	{200, "hello alice@contoso.com"},
-	{403, "forbidden: revoked"},
-	{403, "forbidden: identity_unmapped"},
-	{403, "forbidden: no_certificate"},
+	{495, "SSL Certificate Error: revoked: "},
+	{403, "Forbidden: identity_unmapped: "},
+	{496, "SSL Certificate Required: no_certificate: "},
 }
 
 func parseSoakFlags(args []string) (*soakFlags, error) {
@@ -236,7 +236,8 @@ routes:
   - {name: web, pathPrefix: /, backend: "http://%s"}
 logging: {level: warn}
 reload: {pollInterval: 1s}
-limits: {maxConnections: 20000}
+# One address plays the whole fleet, refused clients included.
+limits: {maxConnections: 20000, maxUnauthenticatedPerIP: 20000}
 `, gen, proxyPort, adminPort, crlLn.Addr(), crlLn.Addr(), be.Addr())
 		tmp := cfgPath + ".tmp"
 		if err := os.WriteFile(tmp, []byte(cfg), 0o644); err != nil {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,11 +60,11 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 	b := &built{cfg: cfg}
 	cas := make([]trust.CA, 0, len(cfg.CAs))
 	for _, c := range cfg.CAs {
-		crl, err := resolveURL(cfg, c.CRL)
+		crl, err := cfg.ResolveCRLURL(c.CRL)
 		if err != nil {
 			return nil, err
 		}
-		delta, err := resolveURL(cfg, c.DeltaCRL)
+		delta, err := cfg.ResolveCRLURL(c.DeltaCRL)
 		if err != nil {
 			return nil, err
 		}
@@ -95,6 +94,11 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 		return nil, fmt.Errorf("%s: trustedCertificateAuthorities: %w", cfg.File, err)
 	}
 	b.store = store
+	for i := range b.sources {
+		// A CRL signed by another key of a CA counts only when that key's
+		// certificate passes path validation against this same store.
+		b.sources[i].VerifySigner = store.CheckCRLSigner
+	}
 	clock := now
 	if clock == nil {
 		clock = time.Now
@@ -146,7 +150,9 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 			Timeout:       r.Timeout.Duration,
 			NetbiosDomain: r.NetBIOSDomain,
 			Autodiscover:  r.Autodiscover,
-			NoKeepAlive:   r.BackendKeepAlive != nil && !*r.BackendKeepAlive,
+			// Web routes pass WebSocket upgrades unless the config says no.
+			DisableWebSocket: r.WebSocket != nil && !*r.WebSocket,
+			NoKeepAlive:      r.BackendKeepAlive != nil && !*r.BackendKeepAlive,
 		}
 		if p, ok := strings.CutPrefix(r.Backend, "unix:"); ok && !filepath.IsAbs(p) && !strings.HasPrefix(p, "//") {
 			rc.Backend = "unix:" + cfg.Path(p)
@@ -201,11 +207,14 @@ func buildAt(cfg *config.Config, rev *revocation.Checker, log *slog.Logger, now 
 		Binder:            trust.NewBinder(bindings, b.dir),
 		Routes:            routes,
 		IdentityHeader:    cfg.Identity.Header,
+		StripHeaders:      cfg.Identity.StripHeaders,
 		ForwardClientCert: string(cfg.Identity.ForwardClientCert),
 		RejectWithHTTP:    cfg.ClientAuth.RejectWith == "http",
 		MinVersion:        minVersion,
-		JWKS:              assertion.NewKeySet(assertionKeys...),
-		JWKSPath:          cfg.JWKS.ProxyPath,
+		// No directory: the certificate value is the identity.
+		IdentityFromCertificate: b.dir == nil,
+		JWKS:                    assertion.NewKeySet(assertionKeys...),
+		JWKSPath:                cfg.JWKS.ProxyPath,
 	}
 	if rev != nil {
 		p.Revocation = rev
@@ -284,23 +293,6 @@ func keepDirectory(prev, b *built) {
 	b.ldap.Close()
 	b.ldap, b.dir, b.ldapBorrowed = prev.ldap, prev.ldap, true
 	b.policy.Binder = trust.NewBinder(b.bindings, prev.ldap)
-}
-
-// resolveURL makes a relative file:// CRL URL relative to the config's
-// folder, as every other path in the config is.
-func resolveURL(cfg *config.Config, raw string) (string, error) {
-	if raw == "" {
-		return "", nil
-	}
-	rest, ok := strings.CutPrefix(raw, "file://")
-	if !ok {
-		return raw, nil
-	}
-	if strings.HasPrefix(rest, "/") {
-		return raw, nil
-	}
-	u := url.URL{Scheme: "file", Path: cfg.Path(rest)}
-	return u.String(), nil
 }
 
 func loadPool(path string) (*x509.CertPool, error) {

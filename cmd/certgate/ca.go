@@ -22,6 +22,9 @@ func runCA(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageErr("ca needs a subcommand\n%s", caUsage)
 	}
+	if isHelp(args[0]) {
+		return &helpRequested{text: usageOf("ca")}
+	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("ca "+sub, flag.ContinueOnError)
 	cfgFlag := fs.String("config", "", "config file (default $CERTGATE_CONFIG, then certgate.yaml)")
@@ -44,7 +47,10 @@ func runCA(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	path := configPath(*cfgFlag)
+	path, err := configPath(*cfgFlag)
+	if err != nil {
+		return err
+	}
 	switch sub {
 	case "list":
 		cas, err := config.ListCAs(path)

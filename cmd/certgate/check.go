@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/config"
+	"github.com/certgate/certgate/internal/certfmt"
 	"github.com/certgate/certgate/proxy"
 	"github.com/certgate/certgate/trust"
 	"github.com/certgate/certgate/trust/pathval"
@@ -77,9 +78,14 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		certs = append(certs, cs...)
 	}
-	cfg, err := loadConfig(configPath(*cfgFlag))
+	// Only what the decision reads: no serverTLS, listeners or routes.
+	path, err := configPath(*cfgFlag)
 	if err != nil {
 		return err
+	}
+	cfg, err := config.LoadDecision(path)
+	if err != nil {
+		return &exitError{code: 2, err: err}
 	}
 	var d proxy.Decision
 	if malformed != nil {
@@ -91,7 +97,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	res := checkResult{Decision: "rejected", Reason: d.Reason, At: at.UTC()}
 	if len(certs) > 0 && malformed == nil {
-		res.Subject, res.Serial = certs[0].Subject.String(), strings.ToUpper(certs[0].SerialNumber.Text(16))
+		res.Subject, res.Serial = certfmt.Subject(certs[0]), strings.ToUpper(certs[0].SerialNumber.Text(16))
 	}
 	if d.Err != nil {
 		res.Error = d.Err.Error()
@@ -104,7 +110,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	for _, c := range d.Chain {
-		res.Chain = append(res.Chain, c.Subject.String())
+		res.Chain = append(res.Chain, certfmt.Subject(c))
 	}
 	if d.OK() {
 		res.Decision = "accepted"

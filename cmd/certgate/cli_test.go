@@ -100,3 +100,42 @@ func TestRevokeSessionsUsersFlag(t *testing.T) {
 		t.Fatalf("unknown user: exit %d %q", code, errs)
 	}
 }
+
+// TestCheckNeedsOnlyTheDecision runs check with the trust and identity
+// parts of a config alone (as copied to a workstation): no serverTLS, no
+// listeners, and routes whose backend CA file is on another machine. Before,
+// check refused such a config for its missing serverTLS.
+func TestCheckNeedsOnlyTheDecision(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	alice, _ := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+	cfg := filepath.Join(e.dir, "workstation.yaml")
+	must(t, os.WriteFile(cfg, []byte(`trustedCertificateAuthorities:
+  - authorityType: root
+    trustedCertificate: ca/root.pem
+    crlExempt: true
+  - authorityType: intermediate
+    trustedCertificate: ca/inter.pem
+    crlExempt: true
+identity:
+  bindings:
+    - {certificateField: PrincipalName, userAttribute: userPrincipalName}
+  directory: {file: users.yaml}
+routes:
+  - name: web
+    backend: https://owa.internal:8443
+    backendCA: /etc/certgate/ca/owa-backend.pem
+`), 0o644))
+	if code, out, errs := runCLI(t, "check", "--config", cfg, alice); code != 0 || !strings.Contains(out, "accepted: alice@contoso.com") {
+		t.Fatalf("check: exit %d %q %q", code, out, errs)
+	}
+	// What the decision needs is still checked.
+	data, _ := os.ReadFile(cfg)
+	must(t, os.WriteFile(cfg, bytes.Replace(data, []byte("users.yaml"), []byte("nousers.yaml"), 1), 0o644))
+	if code, _, errs := runCLI(t, "check", "--config", cfg, alice); code != 2 || !strings.Contains(errs, "identity.directory.file") {
+		t.Fatalf("missing users file: exit %d %q", code, errs)
+	}
+	// serve and validate still want the whole config.
+	if code, _, errs := runCLI(t, "validate", "--config", cfg); code != 2 || !strings.Contains(errs, "serverTLS") {
+		t.Fatalf("validate: exit %d %q", code, errs)
+	}
+}

@@ -44,6 +44,20 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else if len(pos) > 0 {
 		return usageErr("demo takes no arguments, got %q", pos[0])
 	}
+	// Take the port and the folder before touching anything in it: a
+	// second demo on the same folder or port must fail while the running
+	// one's config and CRL cache are still intact (it hot-reloads them).
+	probe, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("demo: cannot listen on %s (another certgate demo? pass --listen): %w", *listen, err)
+	}
+	defer probe.Close()
+	*listen = probe.Addr().String()
+	unlock, err := lockDemoDir(*dir)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer unlock()
 	pki, err := loadOrMakeDemoPKI(*dir)
 	if err != nil {
 		return fmt.Errorf("demo PKI in %s: %w", *dir, err)
@@ -90,6 +104,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := os.WriteFile(cfgPath, []byte(demoConfig(*listen, *adminListen, crlBase, "http://"+backendLn.Addr().String())), 0o644); err != nil {
 		return err
 	}
+	// The probe held the port until here; certgate listens on it again at
+	// once (the folder lock keeps other demos out of the gap).
+	probe.Close()
 	inst, err := startFromConfig(ctx, cfgPath, stderr, instanceOptions{})
 	if err != nil {
 		return err
@@ -123,9 +140,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 Try:
   # accepted: the backend sees X-Remote-User: alice@contoso.com and verifies X-Certgate-Assertion
   %s
-  # refused (403 revoked): bob's certificate is on the intermediate's CRL
+  # refused (495 revoked): bob's certificate is on the intermediate's CRL
   %s
-  # refused (403 no_certificate): no client certificate
+  # refused (496 no_certificate): no client certificate
   %s
   # refused (403 identity_unmapped): mallory's certificate is valid but maps to no user
   %s
@@ -152,8 +169,9 @@ serverTLS:
   certFile: tls/server.pem
   keyFile: tls/server-key.pem
 clientAuth:
-  # The demo answers refused clients with 403 and the reason so curl shows
-  # why; the default, handshake, refuses them with a TLS alert.
+  # The default: refused clients get 495/496/403 with the reason code and
+  # a hint, so curl and a browser show why; "handshake" refuses them with a
+  # TLS alert instead.
   rejectWith: http
 trustedCertificateAuthorities:
   - authorityType: root

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/proxy"
 )
 
 // clientTLS is a Go TLS client config presenting leaf, trusting the env's root.
@@ -162,8 +163,8 @@ func TestCARemovedByReloadCutsOpenConnection(t *testing.T) {
 	}
 	e.writeConfig(envConfig{}) // the other root is gone
 	must(t, e.inst.reload(t.Context(), "test"))
-	if code := get(); code != http.StatusForbidden {
-		t.Fatalf("after the CA was removed, the open connection got %d, want 403", code)
+	if code := get(); code != proxy.StatusCertificateError {
+		t.Fatalf("after the CA was removed, the open connection got %d, want 495 (untrusted)", code)
 	}
 	if n := len(e.backend.requests()); n != 1 {
 		t.Fatalf("backend saw %d requests, want 1", n)

@@ -159,7 +159,7 @@ func TestBrowserSeesPageForItsCertificate(t *testing.T) {
 	t.Run("without certificate", func(t *testing.T) {
 		before := len(app.requests())
 		dom := chromiumDOM(t, browserProfile(t, rootPEM, "", ""), e.url("/"))
-		if strings.Contains(dom, "Hello,") || !strings.Contains(dom, "forbidden: no_certificate") {
+		if strings.Contains(dom, "Hello,") || !strings.Contains(dom, "no_certificate: this site requires a client certificate") {
 			t.Errorf("without a certificate the browser got:\n%s", dom)
 		}
 		if n := len(app.requests()) - before; n != 0 {

@@ -84,20 +84,27 @@ func TestServeRefusesInHandshake(t *testing.T) {
 	}
 }
 
+// TestServeRejectWithHTTPShowsReason: refused clients get nginx's
+// statuses (496 no certificate, 495 a failing one, 403 no admissible user)
+// with the reason code and a one-line hint, and are never forwarded.
 func TestServeRejectWithHTTPShowsReason(t *testing.T) {
 	requireCurl(t)
 	e := newEnv(t, envConfig{rejectWith: "http"})
 	foreign := testpki.Root(t, "Foreign Root")
 	cert, key := e.writeLeaf("eve", foreign.Leaf(t, "eve", testpki.UPN("alice@contoso.com")))
+	mcert, mkey := e.writeLeaf("mallory", e.inter.Leaf(t, "mallory", testpki.UPN("mallory@fabrikam.com")))
 	for _, tc := range []struct {
-		cert, key, want string
+		cert, key string
+		code      int
+		want      string
 	}{
-		{cert, key, "untrusted"},
-		{"", "", "no_certificate"},
+		{cert, key, 495, "SSL Certificate Error: untrusted: the certificate was not issued by a certificate authority this site trusts\n"},
+		{"", "", 496, "SSL Certificate Required: no_certificate: this site requires a client certificate"},
+		{mcert, mkey, 403, "Forbidden: identity_unmapped: no user of this site is bound to this certificate\n"},
 	} {
 		res := e.curl(tc.cert, tc.key)
-		if res.code != http.StatusForbidden || !strings.Contains(res.body, tc.want) {
-			t.Errorf("want 403 %s, got %d %q %s", tc.want, res.code, res.body, res.stderr)
+		if res.code != tc.code || !strings.Contains(res.body, tc.want) || strings.Count(res.body, "\n") != 1 {
+			t.Errorf("want %d %q, got %d %q %s", tc.code, tc.want, res.code, res.body, res.stderr)
 		}
 	}
 	if n := len(e.backend.requests()); n != 0 {
@@ -158,5 +165,39 @@ func TestServeMisdirectedHost(t *testing.T) {
 	}
 	if n := len(e.backend.requests()); n != 0 {
 		t.Fatalf("a misdirected request reached the backend")
+	}
+}
+
+// TestServeStripsConfiguredHeaders: identity.stripHeaders are removed like
+// the identity header, in every case and underscore spelling, and nothing
+// else is.
+func TestServeStripsConfiguredHeaders(t *testing.T) {
+	requireCurl(t)
+	e := newEnv(t, envConfig{identity: `  bindings:
+    - {certificateField: PrincipalName, userAttribute: userPrincipalName}
+  directory:
+    file: users.yaml
+  stripHeaders: [x-webobjects-server-url, X-Auth-Type]
+`})
+	cert, key := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+	res := e.curl(cert, key,
+		"-H", "x-webobjects-server-url: https://evil.example",
+		"-H", "X_WebObjects_Server_URL: https://evil.example",
+		"-H", "x-auth-type: evil",
+		"-H", "X_AUTH_TYPE: evil",
+		"-H", "X-Webobjects-Server-Name: kept.example")
+	if res.code != 200 {
+		t.Fatalf("got %d %s", res.code, res.stderr)
+	}
+	h := e.backend.requests()[0].Header
+	for k, v := range h {
+		for _, x := range v {
+			if strings.Contains(x, "evil") {
+				t.Errorf("configured header reached the backend: %s: %s", k, x)
+			}
+		}
+	}
+	if got := h.Get("X-Webobjects-Server-Name"); got != "kept.example" {
+		t.Errorf("an unlisted header was removed too: %q", got)
 	}
 }

@@ -274,7 +274,7 @@ func TestServeLDAPOutage(t *testing.T) {
 	// The answer "no such user" is served as stale as "alice" is.
 	expect("down, within maxStale", mallory, malloryKey, 403, "identity_unmapped")
 	// Never asked before: the directory cannot say she does not exist.
-	expect("down, within maxStale", bob, bobKey, 403, "directory_unavailable")
+	expect("down, within maxStale", bob, bobKey, 503, "directory_unavailable")
 	ready("down, within maxStale", 200)
 
 	// A reload that leaves the LDAP settings alone keeps the directory and
@@ -283,8 +283,8 @@ func TestServeLDAPOutage(t *testing.T) {
 	expect("down, after a reload", alice, aliceKey, 200, "hello alice@contoso.com")
 
 	clock.Advance(7 * time.Minute) // 12m: past TTL+maxStale for both answers
-	expect("down, past maxStale", alice, aliceKey, 403, "directory_unavailable")
-	expect("down, past maxStale", mallory, malloryKey, 403, "directory_unavailable")
+	expect("down, past maxStale", alice, aliceKey, 503, "directory_unavailable")
+	expect("down, past maxStale", mallory, malloryKey, 503, "directory_unavailable")
 	ready("down, past maxStale", 503, "directory", s.LDAPSURL)
 	_, metrics := e.admin("/metrics")
 	if !strings.Contains(metrics, `certgate_auth_decisions_total{reason="directory_unavailable"}`) {

@@ -248,7 +248,7 @@ const opsCRLCAs = `  - authorityType: root
     crlExempt: true
   - authorityType: intermediate
     trustedCertificate: ca/inter.pem
-    crlDistributionPoint: file://crl/inter.crl
+    crlDistributionPoint: file:crl/inter.crl
 `
 
 // newOpsCRLEnv is an ops env whose intermediate has a CRL listing one

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/proxy"
 	"github.com/certgate/certgate/trust"
 )
 
@@ -380,8 +381,8 @@ func revWant200(t *testing.T, r curlResult, user string) {
 
 func revWant403(t *testing.T, r curlResult, reason string) {
 	t.Helper()
-	if r.code != http.StatusForbidden || !strings.Contains(r.body, reason) {
-		t.Fatalf("want 403 %s, got %d %q (%s)", reason, r.code, r.body, r.stderr)
+	if r.code != proxy.RefusalStatus(reason) || !strings.Contains(r.body, reason) {
+		t.Fatalf("want %d %s, got %d %q (%s)", proxy.RefusalStatus(reason), reason, r.code, r.body, r.stderr)
 	}
 }
 
@@ -453,8 +454,8 @@ func TestServeRevocationWithoutRestart(t *testing.T) {
 	if !r.reused {
 		t.Fatal("the second request did not reuse the open connection; the test proves nothing")
 	}
-	if r.err != nil || r.code != http.StatusForbidden || !strings.Contains(r.body, "revoked") {
-		t.Fatalf("open connection after revocation: %d %q %v, want 403 revoked", r.code, r.body, r.err)
+	if r.err != nil || r.code != proxy.StatusCertificateError || !strings.Contains(r.body, "revoked") {
+		t.Fatalf("open connection after revocation: %d %q %v, want 495 revoked", r.code, r.body, r.err)
 	}
 	revWant200(t, re.curl(oc, ok), "alice@contoso.com")
 	if n := len(re.backend.requests()); n != 3 {
@@ -601,8 +602,8 @@ func TestServeResumedSessionOfRevokedCertificate(t *testing.T) {
 					before := re.decisions(leaf, "revoked")
 					r := phone.get("/")
 					if mode == "http" {
-						if r.err != nil || r.code != http.StatusForbidden || !strings.Contains(r.body, "revoked") || !r.resumed {
-							t.Fatalf("resumed after revocation: %d %q resumed=%v %v, want 403 revoked on a resumed session", r.code, r.body, r.resumed, r.err)
+						if r.err != nil || r.code != proxy.StatusCertificateError || !strings.Contains(r.body, "revoked") || !r.resumed {
+							t.Fatalf("resumed after revocation: %d %q resumed=%v %v, want 495 revoked on a resumed session", r.code, r.body, r.resumed, r.err)
 						}
 					} else if r.err == nil {
 						t.Fatalf("resumed after revocation: %d %q, want a TLS failure", r.code, r.body)

@@ -19,7 +19,8 @@ Usage:
   certgate serve [--config F]                 run the proxy (F: $CERTGATE_CONFIG, then certgate.yaml)
   certgate check --config F [--at T] [--json] CERT [CHAIN...]
                                               decide one certificate offline (exit 0 accepted, 1 rejected)
-  certgate validate --config F                load and check the config without serving
+  certgate validate --config F [--fetch] [--json]
+                                              load and check the config and its CRL files without serving
   certgate ca list|add|remove|set --config F  manage the trusted CAs in the config file
   certgate user revoke-sessions (--config F | --users FILE) USER [--at T]
   certgate health [--url http://127.0.0.1:9090/healthz]
@@ -71,6 +72,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, usage)
 		return &exitError{code: 2, err: errors.New("no command given")}
 	}
+	err := dispatch(ctx, args, stdout, stderr)
+	var h *helpRequested
+	if errors.As(err, &h) {
+		fmt.Fprint(stdout, h.text)
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "demo":
@@ -90,6 +101,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "tickets":
 		return runTickets(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
+		if len(rest) > 0 && isHelp(rest[0]) {
+			return &helpRequested{text: usageOf("version")}
+		}
 		return runVersion(stdout)
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)

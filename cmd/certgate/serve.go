@@ -29,14 +29,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-func configPath(flagValue string) string {
-	if flagValue != "" {
-		return flagValue
+func configPath(flagValue string) (string, error) {
+	path, from := flagValue, "--config "+flagValue
+	if path == "" {
+		path, from = os.Getenv("CERTGATE_CONFIG"), "$CERTGATE_CONFIG="+os.Getenv("CERTGATE_CONFIG")
 	}
-	if env := os.Getenv("CERTGATE_CONFIG"); env != "" {
-		return env
+	if path == "" {
+		path, from = "certgate.yaml", ""
 	}
-	return "certgate.yaml"
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if from == "" {
+			return "", usageErr("no certgate.yaml in the current folder: name the config file with --config FILE or $CERTGATE_CONFIG")
+		}
+		return "", usageErr("%s: no such file (the config file is named by --config FILE, else $CERTGATE_CONFIG, else ./certgate.yaml)", from)
+	}
+	return path, nil
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -59,7 +66,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		return usageErr("--log-format must be json or text, got %q", *format)
 	}
-	inst, err := startFromConfig(ctx, configPath(*cfgFlag), stderr, instanceOptions{logLevel: *level, logFormat: *format})
+	path, err := configPath(*cfgFlag)
+	if err != nil {
+		return err
+	}
+	inst, err := startFromConfig(ctx, path, stderr, instanceOptions{logLevel: *level, logFormat: *format})
 	if err != nil {
 		return err
 	}
@@ -107,6 +118,11 @@ type instance struct {
 	mu      sync.Mutex // serialises reloads
 	current *built
 	hashes  map[string][32]byte
+
+	// sweepMu serialises sweepDirectory, which keeps in seenValidFrom the
+	// last sessionsValidFrom it acted on per user (lower-case UPN).
+	sweepMu       sync.Mutex
+	seenValidFrom map[string]time.Time
 }
 
 // forceFastPath overrides http1.fastPath when set: tests run the whole
@@ -212,6 +228,9 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 	} else {
 		inst.cert = newServerCert(storageDir(cfg), log)
 		if _, err := inst.cert.loadFiles(ctx, cfg.Path(cfg.ServerTLS.CertFile), cfg.Path(cfg.ServerTLS.KeyFile)); err != nil {
+			if kp := (*keyPairLoadError)(nil); errors.As(err, &kp) {
+				return nil, &exitError{code: 2, err: keyPairError(cfg, kp)}
+			}
 			return nil, &exitError{code: 2, err: fmt.Errorf("%s: %w", cfg.File, err)}
 		}
 	}
@@ -230,6 +249,8 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 			MaxHeaderBytes:       int(cfg.Limits.MaxHeaderBytes),
 			MaxConnections:       cfg.Limits.MaxConnections,
 			MaxConcurrentStreams: cfg.Limits.H2MaxConcurrentStreams,
+			// Applied at start; a reload keeps the listener's value.
+			MaxUnauthenticatedPerIP: cfg.Limits.MaxUnauthenticatedPerIP,
 		},
 	})
 	if err := inst.srv.SetPolicy(b.policy); err != nil {
@@ -259,13 +280,24 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 			return nil, fmt.Errorf("admin listen %s: %w", cfg.Admin.Listen, err)
 		}
 	}
+	adminToken, err := readAdminToken(cfg)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	if inst.adminLn != nil && adminToken == "" && !proxy.IsLoopbackListen(inst.adminAddr()) {
+		log.Warn("the admin listener is not on loopback and admin.tokenFile is not set: /status, /status.json and POST /crl/refresh are off (probes and /metrics answer)",
+			"admin", inst.adminAddr())
+	}
 	inst.admin = proxy.NewAdmin(proxy.AdminOptions{
-		Gatherer:    inst.reg,
-		Ready:       inst.ready,
-		Status:      inst.status,
-		StatusPage:  inst.statusPage(),
-		RefreshCRLs: inst.rev.RefreshNow,
-		JWKS:        func() *assertion.KeySet { return inst.srv.Policy().JWKS },
+		Gatherer:     inst.reg,
+		Ready:        inst.ready,
+		Status:       inst.status,
+		StatusPage:   inst.statusPage(),
+		RefreshCRLs:  inst.rev.RefreshNow,
+		ListenAddr:   inst.adminAddr(),
+		AllowedHosts: cfg.Admin.AllowedHosts,
+		Token:        adminToken,
+		JWKS:         func() *assertion.KeySet { return inst.srv.Policy().JWKS },
 	})
 	inst.hashes = inst.watchedHashes(cfg)
 
@@ -282,6 +314,8 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 	}
 	inst.wg.Add(1)
 	go func() { defer inst.wg.Done(); inst.watch(ctx, cfg.Reload.PollInterval.Duration) }()
+	inst.wg.Add(1)
+	go func() { defer inst.wg.Done(); inst.sweepDirectories(ctx) }()
 
 	log.Info("certgate serving", "listen", inst.ln.Addr().String(), "admin", inst.adminAddr(), "config", path,
 		"cas", len(cfg.CAs), "routes", len(cfg.Routes), "version", version)
@@ -290,13 +324,17 @@ func startFromConfig(ctx context.Context, path string, logOut io.Writer, opts in
 }
 
 func newRevocation(cfg *config.Config, log *slog.Logger, now func() time.Time) *revocation.Checker {
+	return revocation.New(revocationOptions(cfg, log, now))
+}
+
+func revocationOptions(cfg *config.Config, log *slog.Logger, now func() time.Time) revocation.Options {
 	policy, _ := revocation.ParsePolicy(string(cfg.Revocation.OnUnavailable))
 	ocspMode, _ := revocation.ParseOCSPMode(string(cfg.Revocation.OCSP))
 	cacheDir := ""
 	if cfg.Revocation.CacheDir != "" {
 		cacheDir = cfg.Path(cfg.Revocation.CacheDir)
 	}
-	return revocation.New(revocation.Options{
+	return revocation.Options{
 		OnUnavailable: policy,
 		OCSP:          ocspMode,
 		CacheDir:      cacheDir,
@@ -304,9 +342,9 @@ func newRevocation(cfg *config.Config, log *slog.Logger, now func() time.Time) *
 		FetchTimeout:  cfg.Revocation.FetchTimeout.Duration,
 		MinRefresh:    cfg.Revocation.MinRefresh.Duration,
 		MaxRefresh:    cfg.Revocation.MaxRefresh.Duration,
-		Logger:        log.With("component", "revocation"),
+		Logger:        log, // revocation.New adds "component"
 		Now:           now,
-	})
+	}
 }
 
 func storageDir(cfg *config.Config) string {
@@ -596,4 +634,22 @@ func (inst *instance) closeNow() {
 	if inst.current != nil {
 		inst.current.close()
 	}
+}
+
+// readAdminToken reads admin.tokenFile (read at start; a changed token
+// needs a restart). A token shorter than 16 characters is refused: it
+// guards the status pages and POST endpoints of a listener others reach.
+func readAdminToken(cfg *config.Config) (string, error) {
+	if cfg.Admin.TokenFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(cfg.Path(cfg.Admin.TokenFile))
+	if err != nil {
+		return "", fmt.Errorf("%s: admin.tokenFile: %w", cfg.File, err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < 16 || strings.ContainsAny(tok, " \t\r\n") {
+		return "", fmt.Errorf("%s: admin.tokenFile %s: want one token of at least 16 characters without spaces", cfg.File, cfg.Admin.TokenFile)
+	}
+	return tok, nil
 }

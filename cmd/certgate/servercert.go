@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,7 +73,7 @@ func (s *serverCert) loadFiles(ctx context.Context, certFile, keyFile string) (b
 	// before certmagic sees it.
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return false, fmt.Errorf("serverTLS: %s and %s: %w", certFile, keyFile, err)
+		return false, &keyPairLoadError{fmt.Errorf("serverTLS: %s and %s: %w", certFile, keyFile, err)}
 	}
 	leaf := pair.Leaf
 	if leaf == nil {
@@ -175,7 +176,31 @@ func newServerCertCheck(cfg *config.Config) (*x509.Certificate, error) {
 	certFile, keyFile := cfg.Path(cfg.ServerTLS.CertFile), cfg.Path(cfg.ServerTLS.KeyFile)
 	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("%s: serverTLS: %w", cfg.File, err)
+		return nil, keyPairError(cfg, err)
 	}
 	return x509.ParseCertificate(pair.Certificate[0])
+}
+
+// keyPairLoadError is a certificate and key that crypto/tls refused
+// together; a caller with the config turns it into [keyPairError].
+type keyPairLoadError struct{ err error }
+
+func (e *keyPairLoadError) Error() string { return e.err.Error() }
+func (e *keyPairLoadError) Unwrap() error { return e.err }
+
+// keyPairError names the files and the config line of a certificate and
+// key that do not load together; crypto/tls says only "private key does not
+// match public key".
+func keyPairError(cfg *config.Config, err error) error {
+	certFile, keyFile := cfg.ServerTLS.CertFile, cfg.ServerTLS.KeyFile
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "does not match"):
+		return cfg.Errorf("serverTLS.keyFile", "the key in %s does not belong to the certificate in %s (is it the key of another certificate?)", keyFile, certFile)
+	case strings.Contains(msg, "failed to find any PEM data in certificate"), strings.Contains(msg, "failed to find certificate PEM data"):
+		return cfg.Errorf("serverTLS.certFile", "%s holds no PEM certificate", certFile)
+	case strings.Contains(msg, "failed to find any PEM data in key"), strings.Contains(msg, "failed to find PEM block with type ending in"):
+		return cfg.Errorf("serverTLS.keyFile", "%s holds no PEM private key", keyFile)
+	}
+	return cfg.Errorf("serverTLS", "%s and %s: %v", certFile, keyFile, err)
 }

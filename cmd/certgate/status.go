@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/certgate/certgate/config"
+	"github.com/certgate/certgate/internal/certfmt"
 	"github.com/certgate/certgate/proxy"
 	"github.com/certgate/certgate/revocation"
 	"github.com/prometheus/client_golang/prometheus"
@@ -136,7 +136,7 @@ func (c *opsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		seen := map[string]bool{}
 		for _, ca := range b.store.CAs() {
-			ski := hex.EncodeToString(ca.SKI())
+			ski := certfmt.SKI(ca.SKI())
 			if seen[ski] {
 				continue // one series per key, even if a CA is listed twice
 			}
@@ -239,12 +239,12 @@ func (inst *instance) statusDoc() statusDoc {
 	}
 	doc.Draining = inst.admin != nil && inst.admin.Draining()
 	if leaf := inst.cert.Leaf(); leaf != nil {
-		doc.ServerTLS = &certInfo{Subject: leaf.Subject.String(), Issuer: leaf.Issuer.String(), Names: leaf.DNSNames,
+		doc.ServerTLS = &certInfo{Subject: certfmt.Subject(leaf), Issuer: certfmt.Issuer(leaf), Names: leaf.DNSNames,
 			Serial: hexUpper(leaf.SerialNumber.Bytes()), NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter}
 	}
 	for _, st := range b.store.CAStatus(doc.Time) {
 		ca := st.CA
-		doc.CAs = append(doc.CAs, caInfo{Type: string(ca.Type), Subject: ca.Cert.Subject.String(), SKI: config.FormatSKI(ca.SKI()),
+		doc.CAs = append(doc.CAs, caInfo{Type: string(ca.Type), Subject: certfmt.Subject(ca.Cert), SKI: certfmt.SKI(ca.SKI()),
 			NotBefore: ca.Cert.NotBefore, NotAfter: ca.Cert.NotAfter, CRL: ca.CRLURL, DeltaCRL: ca.DeltaCRLURL, Exempt: ca.CRLExempt,
 			Usable: st.Usable, Defect: st.Defect})
 	}

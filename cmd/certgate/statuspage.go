@@ -6,7 +6,6 @@ import (
 	"html/template"
 	"math"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/certgate/certgate/revocation"
@@ -160,7 +159,6 @@ func human(d time.Duration) string {
 }
 
 var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
-	"upper": strings.ToUpper,
 	"ts": func(t time.Time) string {
 		if t.IsZero() {
 			return "—"
@@ -238,7 +236,7 @@ footer{padding:0 24px 16px;color:#6b7280;font-size:12px}
 <p class="legend"><span><i style="background:#38a169"></i>base CRL thisUpdate→nextUpdate</span><span><i style="background:#e53e3e"></i>stale</span><span><i style="background:#3182ce"></i>delta CRL</span><span><i style="background:#2b6cb0;border-radius:50%;width:8px"></i>last fetch (red: failed)</span><span><i style="background:#1d232b;width:2px"></i>now</span> · {{.Span}}</p>
 <table><tr><th>Issuer</th><th>Entries</th><th>thisUpdate</th><th>nextUpdate</th><th>Last fetch</th><th style="width:40%">Time line</th></tr>
 {{range .CRLRows}}<tr class="crl {{.Class}}" data-ski="{{.IssuerSKI}}">
-<td>{{.Subject}}<br><code>{{upper .IssuerSKI}}</code>{{if .CRLURL}}<br><code>{{.CRLURL}}</code>{{else}}<br><span class="exempt">no CRL URL</span>{{end}}</td>
+<td>{{.Subject}}<br><code>{{.IssuerSKI}}</code>{{if .CRLURL}}<br><code>{{.CRLURL}}</code>{{else}}<br><span class="exempt">no CRL URL</span>{{end}}</td>
 <td>{{.Entries}}{{if .Number}}<br>#{{.Number}}{{end}}{{if .DeltaApplied}}<br>+{{.DeltaEntries}} delta{{end}}</td>
 <td>{{ts .ThisUpdate}}</td>
 <td>{{ts .NextUpdate}}<br><span class="{{.Class}}">{{if eq .Class "missing"}}no CRL{{else}}{{.Left}}{{end}}</span></td>

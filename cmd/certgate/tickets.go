@@ -112,6 +112,9 @@ func rotateTicketKeys(old [][32]byte, keep int) ([][32]byte, error) {
 // rotates it (a new first key; the previous ones still open tickets).
 func runTickets(_ context.Context, args []string, stdout, _ io.Writer) error {
 	const use = "usage: certgate tickets new (--file F | --config C) [--keep N]"
+	if len(args) > 0 && isHelp(args[0]) {
+		return &helpRequested{text: usageOf("tickets")}
+	}
 	if len(args) == 0 || args[0] != "new" {
 		return usageErr(use)
 	}

@@ -15,6 +15,9 @@ import (
 // file change, closes the user's older connections and refuses the user
 // until a CRL published after that time arrives.
 func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		return &helpRequested{text: usageOf("user")}
+	}
 	if len(args) == 0 || args[0] != "revoke-sessions" {
 		return usageErr("usage: certgate user revoke-sessions (--config F | --users FILE) USER [--at T]")
 	}
@@ -42,7 +45,11 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "%s: sessions of %s before %s are revoked\n", *usersFlag, pos[0], at.Format(time.RFC3339))
 		return nil
 	}
-	cfg, err := loadConfig(configPath(*cfgFlag))
+	path, err := configPath(*cfgFlag)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ openssl req -new -config openssl.cnf -key clients/alice-key.pem -subj "/CN=Alice
 openssl x509 -req -in clients/alice.csr -CA ca/intermediate.pem -CAkey ca/intermediate-key.pem -CAcreateserial \
   -days 365 -extfile openssl.cnf -extensions client_ext -out clients/alice.pem 2>/dev/null
 
-# An empty CRL per CA, as file:// URLs in certgate.yaml point at them.
+# An empty CRL per CA, as the file: URLs in certgate.yaml point at them.
 for ca in root intermediate; do
   : > "crl/index-$ca.txt"
   [ -f "crl/crlnumber-$ca" ] || echo 1000 > "crl/crlnumber-$ca"

@@ -292,6 +292,15 @@ func parsePlain(raw string) (Query, error) {
 		if err != nil {
 			return Query{}, &ParseError{Offset: -1, Msg: fmt.Sprintf("parameter %s: bad escape", key)}
 		}
+		for i := 0; i < len(key); i++ {
+			if key[i] < 0x20 || key[i] >= 0x7f {
+				// ASP.NET compares names case-insensitively with Unicode
+				// case mapping ("uſer" is "USER" to it): a name that is
+				// not plain ASCII could be a User this parser does not
+				// see. ActiveSync names are ASCII.
+				return Query{}, &ParseError{Offset: -1, Msg: fmt.Sprintf("parameter name %q is not plain ASCII", key)}
+			}
+		}
 		lk := strings.ToLower(key)
 		var dst *string
 		switch lk {

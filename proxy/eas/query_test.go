@@ -83,6 +83,11 @@ func TestParseQueryPlainErrors(t *testing.T) {
 		{"Cmd=Sync&Cmd=Ping", "parameter Cmd given twice"},
 		{"Cmd=Sync&User=%zz", "parameter User: bad escape"},
 		{"Cmd=Sync&%zz=1", `parameter name "%zz": bad escape`},
+		{"Cmd=Sync&%u0055ser=mallory", `parameter name "%u0055ser": bad escape`}, // ASP.NET's %u form
+		{"Cmd=Sync&u%C5%BFer=mallory", "is not plain ASCII"},                     // U+017F: "USER" to ASP.NET
+		{"Cmd=Sync&u\u017fer=mallory", "is not plain ASCII"},
+		{"Cmd=Sync&Dev%C4%B1ceId=x", "is not plain ASCII"}, // U+0131: "DEVICEID" to ASP.NET
+		{"Cmd=Sync&User%00=mallory", "is not plain ASCII"},
 		{"Cmd=Sync&User=" + strings.Repeat("a", eas.MaxQueryLength), "longer than 8192 bytes"},
 	}
 	for _, tt := range tests {

@@ -193,6 +193,9 @@ func ParseRequest(b []byte, r *Request) error {
 	}
 	// request-target forms (RFC 9112 3.2).
 	tg := b[r.Target.Start:r.Target.End]
+	if equalFold(b[r.Method.Start:r.Method.End], "connect") {
+		return ErrHandoff // a tunnel: net/http refuses it
+	}
 	switch {
 	case tg[0] == '/':
 		r.Path = r.Target
@@ -217,7 +220,7 @@ func ParseRequest(b []byte, r *Request) error {
 			return malformed("absolute-form target for another host")
 		}
 		return ErrHandoff
-	case len(tg) == 1 && tg[0] == '*', equalFold(b[r.Method.Start:r.Method.End], "CONNECT"):
+	case len(tg) == 1 && tg[0] == '*':
 		return ErrHandoff
 	default:
 		return malformed("bad request target")
@@ -228,11 +231,19 @@ func ParseRequest(b []byte, r *Request) error {
 	return nil
 }
 
-// plainPath reports whether a path needs no decoding (no '%'): a route
-// matched on its bytes is then the route net/http matches on the decoded
-// path. Other paths are left to net/http.
+// plainPath reports whether a path is already in the normal form
+// certgate routes on (proxy.NormalizePath): no percent-encoding, only
+// characters allowed literally, no empty segment ("//") and no segment
+// that starts with a dot (".", "..", "...", "..;x" and the like) or with
+// ";" (only parameters). Such a
+// path is its own normal form and decoded form, so a route matched on its
+// bytes is the route the net/http path matches. Other paths are left to
+// net/http, which normalises or refuses them.
 func plainPath(p []byte) bool {
-	for _, c := range p {
+	for i, c := range p {
+		if c == '/' && i+1 < len(p) && (p[i+1] == '/' || p[i+1] == '.' || p[i+1] == ';') {
+			return false
+		}
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		case c == '/', c == '-', c == '.', c == '_', c == '~', c == '!', c == '$', c == '&', c == '\'',

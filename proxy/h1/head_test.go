@@ -98,3 +98,19 @@ func FuzzChunkScanner(f *testing.F) {
 		}
 	})
 }
+
+// A path the fast path routes on must be its own normal form; the rest is
+// handed to net/http (proxy.NormalizePath's test holds both to the same
+// rule, proxy/fastpath_test.go).
+func TestPlainPathHandsOffUnnormalised(t *testing.T) {
+	for _, p := range []string{"//a", "/a//b", "/./a", "/a/..", "/a/../b", "/...", "/..;x/a", "/.hidden", "/a%2Fb", "/a\\b", "/;", "/a/;x"} {
+		if plainPath([]byte(p)) {
+			t.Errorf("%q taken as plain", p)
+		}
+	}
+	for _, p := range []string{"/", "/a/b.c/", "/Microsoft-Server-ActiveSync", "/a;b=c/d@e:f", "/so/alice@contoso.com/Mail"} {
+		if !plainPath([]byte(p)) {
+			t.Errorf("%q not taken as plain", p)
+		}
+	}
+}

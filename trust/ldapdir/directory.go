@@ -58,6 +58,19 @@ func New(opts Options) (*Directory, error) {
 // [trust.DirectoryUnavailable]: the server could not answer and no cached
 // answer is recent enough.
 func (d *Directory) Lookup(ctx context.Context, attr trust.Attribute, value string) ([]trust.User, error) {
+	return d.lookup(ctx, attr, value, d.ttl)
+}
+
+// Refresh is [Directory.Lookup] that asks the server again when the cached
+// answer is older than maxAge rather than the cache TTL, and caches what it
+// hears. certgate's sweep of the users of live connections calls it with
+// half the TTL, every half TTL, so a change in the directory reaches those
+// connections within the TTL even though no handshake asks.
+func (d *Directory) Refresh(ctx context.Context, attr trust.Attribute, value string, maxAge time.Duration) ([]trust.User, error) {
+	return d.lookup(ctx, attr, value, func(answer) time.Duration { return maxAge })
+}
+
+func (d *Directory) lookup(ctx context.Context, attr trust.Attribute, value string, fresh func(answer) time.Duration) ([]trust.User, error) {
 	if _, err := d.ldapAttr(attr); err != nil {
 		return nil, unavailable(err)
 	}
@@ -65,12 +78,18 @@ func (d *Directory) Lookup(ctx context.Context, attr trust.Attribute, value stri
 		return nil, unavailable(errClosed)
 	}
 	k := key{attr, normalise(attr, value)}
+	if attr == trust.AttrCertificateUserIDs {
+		// The server compares the strings: a DN in AD's order and in RFC
+		// 4514 order have one normalised form but are two searches with
+		// two answers, so they are cached apart.
+		k.value = value
+	}
 	if k.value == "" {
 		return nil, nil
 	}
 	now := d.s.now()
 	cached, ok := d.cache.get(k)
-	if ok && now.Sub(cached.at) < d.ttl(cached) {
+	if ok && now.Sub(cached.at) < fresh(cached) {
 		return cloneUsers(cached.users), nil
 	}
 	servable := ok && now.Sub(cached.at) < d.ttl(cached)+d.s.MaxStale

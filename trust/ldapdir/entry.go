@@ -251,48 +251,6 @@ func matches(u trust.User, attr trust.Attribute, value string) bool {
 }
 
 // canonicalCertificateUserID is the form users.yaml compares
-// certificateUserIds in (trust's cuidKey; keep the two in step, which
-// TestSameOutcomesAsUsersFile checks): "X509:" and the tag in ASCII upper
-// case; for SKI and SHA1-PUKEY the hex value in upper case; for I the
-// "<SR>" marker and the serial hex in upper case; the rest exactly.
-func canonicalCertificateUserID(s string) string {
-	if len(s) < 7 || !strings.EqualFold(s[:5], "x509:") || s[5] != '<' {
-		return s
-	}
-	end := strings.IndexByte(s[6:], '>')
-	if end < 0 {
-		return s
-	}
-	tag, rest := asciiUpper(s[6:6+end]), s[6+end+1:]
-	switch tag {
-	case "SKI", "SHA1-PUKEY":
-		rest = asciiUpper(rest)
-	case "I":
-		if i := lastSRMarker(rest); i >= 0 {
-			rest = rest[:i] + "<SR>" + asciiUpper(rest[i+4:])
-		}
-	}
-	return "X509:<" + tag + ">" + rest
-}
-
-// asciiUpper upper-cases ASCII letters only: Unicode case mapping must not
-// make two different values equal.
-func asciiUpper(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'a' <= c && c <= 'z' {
-			b[i] = c - ('a' - 'A')
-		}
-	}
-	return string(b)
-}
-
-// lastSRMarker finds the last "<SR>" in s, ignoring ASCII case.
-func lastSRMarker(s string) int {
-	for i := len(s) - 4; i >= 0; i-- {
-		if s[i] == '<' && s[i+1]|0x20 == 's' && s[i+2]|0x20 == 'r' && s[i+3] == '>' {
-			return i
-		}
-	}
-	return -1
-}
+// certificateUserIds in: [trust.CertificateUserIDKey], one function for
+// both directories.
+func canonicalCertificateUserID(s string) string { return trust.CertificateUserIDKey(s) }

@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/certgate/certgate/internal/certfmt"
 )
 
 // kind is a GeneralName choice (RFC 5280 §4.2.1.6), its context tag number.
@@ -75,39 +77,11 @@ func describeName(n name) string {
 			} else {
 				v = "#" + strings.TrimPrefix(v, "b")
 			}
-			atvs = append(atvs, attrShort(oid)+"="+v)
+			atvs = append(atvs, certfmt.AttrName(oid)+"="+v)
 		}
 		parts = append(parts, strings.Join(atvs, "+"))
 	}
 	return `"` + strings.Join(parts, ",") + `"`
-}
-
-func attrShort(oid string) string {
-	switch oid {
-	case "2.5.4.3":
-		return "CN"
-	case "2.5.4.6":
-		return "C"
-	case "2.5.4.7":
-		return "L"
-	case "2.5.4.8":
-		return "ST"
-	case "2.5.4.10":
-		return "O"
-	case "2.5.4.11":
-		return "OU"
-	case "2.5.4.5":
-		return "SERIALNUMBER"
-	case "2.5.4.9":
-		return "STREET"
-	case "0.9.2342.19200300.100.1.25":
-		return "DC"
-	case "0.9.2342.19200300.100.1.1":
-		return "UID"
-	case "1.2.840.113549.1.9.1":
-		return "emailAddress"
-	}
-	return oid
 }
 
 var errBadGeneralName = errors.New("GeneralName does not parse")

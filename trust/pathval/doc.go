@@ -4,7 +4,8 @@
 // passes the basic path validation of §6.1.3 and §6.1.4 at the decision time.
 //
 // It knows certificates, names and time, nothing of certgate's config,
-// directory or proxy. crypto/x509 parses the certificates and checks the
+// directory or proxy; of certgate it imports only internal/certfmt, to
+// spell names in explanations as certgate does everywhere. crypto/x509 parses the certificates and checks the
 // signatures; the algorithm is this package's own because crypto/x509's
 // differs from RFC 5280 where certgate's users notice: names are chained by
 // the §7.1 comparison (case, whitespace, PrintableString versus UTF8String)

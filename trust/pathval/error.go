@@ -1,16 +1,18 @@
 package pathval
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/hex"
 	"fmt"
 	"strings"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/certgate/certgate/internal/certfmt"
 )
 
 // Reason says why a path was refused. The values are certgate's SPEC
@@ -67,67 +69,48 @@ func Describe(c *x509.Certificate) string {
 		subj = "(empty subject)"
 	}
 	if c.IsCA {
-		return fmt.Sprintf("CA %q (SKI %X)", subj, KeyID(c))
+		return fmt.Sprintf("CA %q (SKI %x)", subj, KeyID(c)) // lower-case hex, as certgate writes SKIs everywhere
 	}
 	return fmt.Sprintf("certificate %q (serial %X)", subj, c.SerialNumber)
 }
 
-// KeyID returns the subjectKeyIdentifier, or RFC 5280 §4.2.1.2 method 1
-// (SHA-1 of the subjectPublicKey BIT STRING) when the certificate has none.
+// KeyID returns the subjectKeyIdentifier, or [ComputeKeyID] when the
+// certificate has none, so every certificate has a key identifier.
 func KeyID(c *x509.Certificate) []byte {
 	if len(c.SubjectKeyId) > 0 {
 		return c.SubjectKeyId
 	}
-	if bits, ok := publicKeyBits(c.RawSubjectPublicKeyInfo); ok {
-		s := sha1.Sum(bits)
-		return s[:]
-	}
-	s := sha1.Sum(c.RawSubjectPublicKeyInfo)
-	return s[:]
+	return ComputeKeyID(c, new([sha1.Size]byte))
 }
 
-func publicKeyBits(spki []byte) ([]byte, bool) {
-	s := cryptobyte.String(spki)
+// ComputeKeyID writes the RFC 5280 §4.2.1.2 method 1 key identifier of c
+// into buf and returns buf[:]: the SHA-1 of the subjectPublicKey BIT STRING
+// (without tag, length and unused-bits byte). It is what AD CS and most
+// CAs write, so a CA that omits the extension still gets the key its
+// children's AKI names. Should the SubjectPublicKeyInfo not parse (it did
+// once, or c would not exist), the SHA-1 of the whole SubjectPublicKeyInfo
+// keeps the result stable. It does not allocate, for the handshake path.
+func ComputeKeyID(c *x509.Certificate, buf *[sha1.Size]byte) []byte {
+	spki := cryptobyte.String(c.RawSubjectPublicKeyInfo)
 	var inner, algo cryptobyte.String
 	var bits []byte
-	ok := s.ReadASN1(&inner, cbasn1.SEQUENCE) && inner.ReadASN1(&algo, cbasn1.SEQUENCE) && inner.ReadASN1BitStringAsBytes(&bits)
-	return bits, ok
+	if spki.ReadASN1(&inner, cbasn1.SEQUENCE) && inner.ReadASN1(&algo, cbasn1.SEQUENCE) && inner.ReadASN1BitStringAsBytes(&bits) {
+		*buf = sha1.Sum(bits)
+	} else {
+		*buf = sha1.Sum(c.RawSubjectPublicKeyInfo)
+	}
+	return buf[:]
 }
 
-// FormatName renders a DER distinguished name as RFC 4514 text, most
-// specific RDN first, naming the attributes Active Directory CAs use (DC,
-// UID, E) that pkix.Name.String prints as dotted OIDs. A name that does
-// not parse is shown as hex.
+// FormatName renders a DER distinguished name for explanations the way
+// certgate spells DNs everywhere ([certfmt.DN]: RFC 4514 order, DC, UID and
+// emailAddress named). A name that does not parse is shown as hex.
 func FormatName(raw []byte) string {
-	var rdns pkix.RDNSequence
-	if rest, err := asn1.Unmarshal(raw, &rdns); err != nil || len(rest) != 0 {
-		return "#" + hex.EncodeToString(raw)
+	if s := certfmt.DN(raw, pkix.Name{}); s != "" || bytes.Equal(raw, emptyName) {
+		return s
 	}
-	var b strings.Builder
-	for i := len(rdns) - 1; i >= 0; i-- {
-		if i != len(rdns)-1 {
-			b.WriteByte(',')
-		}
-		for j, atv := range rdns[i] {
-			if j > 0 {
-				b.WriteByte('+')
-			}
-			b.WriteString(attrShort(atv.Type.String()))
-			b.WriteByte('=')
-			v, ok := atv.Value.(string)
-			if !ok {
-				der, _ := asn1.Marshal(atv.Value)
-				b.WriteString("#" + hex.EncodeToString(der))
-				continue
-			}
-			for k, r := range v {
-				switch {
-				case strings.ContainsRune(",+\"\\<>;", r), k == 0 && (r == ' ' || r == '#'), k == len(v)-1 && r == ' ':
-					b.WriteByte('\\')
-				}
-				b.WriteRune(r)
-			}
-		}
-	}
-	return b.String()
+	return "#" + hex.EncodeToString(raw)
 }
+
+// emptyName is the DER of an empty Name, which formats as "".
+var emptyName = []byte{0x30, 0x00}

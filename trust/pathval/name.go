@@ -140,6 +140,11 @@ func decodeString(tag cbasn1.Tag, b []byte) (string, bool) {
 	return "", false
 }
 
+// PrepareString is the §7.1 string preparation of one attribute value
+// (NFKC, case folded, insignificant spaces removed), for comparing names
+// that come as text, such as AD's altSecurityIdentities values.
+func PrepareString(s string) string { return prepare(s) }
+
 // prepare applies the §7.1 string preparation.
 func prepare(s string) string {
 	s = norm.NFKC.String(s)
@@ -157,6 +162,18 @@ func prepare(s string) string {
 		b.WriteRune(unicode.ToLower(unicode.ToUpper(r)))
 	}
 	return b.String()
+}
+
+// NameKey returns a string that two DER-encoded distinguished names share
+// exactly when [SameName] reports them the same, so callers can prepare a
+// name once and compare or index it as a string; ok is false for a name
+// that does not parse.
+func NameKey(der []byte) (key string, ok bool) {
+	n, err := parseName(der)
+	if err != nil {
+		return "", false
+	}
+	return n.key(), true
 }
 
 // SameName reports whether two DER-encoded distinguished names match by

@@ -107,7 +107,29 @@ func New(anchors, intermediates []*x509.Certificate, opt Options) *Verifier {
 // intermediates and sent, and validates it at time at. It returns the
 // shortest valid path, leaf first and anchor last, or an *Error.
 func (v *Verifier) Verify(leaf *x509.Certificate, sent []*x509.Certificate, at time.Time) ([]*x509.Certificate, error) {
-	return v.run(leaf, sent, at, false)
+	return v.run(leaf, sent, at, targetClient)
+}
+
+// target is what the certificate a path is built for must be good for.
+type target uint8
+
+const (
+	// targetClient is an end entity presented for Options.Usage.
+	targetClient target = iota
+	// targetCA is a configured CA judged as an issuer of such end entities.
+	targetCA
+	// targetCRLSigner is a configured certificate whose key signs CRLs.
+	targetCRLSigner
+)
+
+// usage is the extKeyUsage the path's CAs must allow. A CRL signer is
+// outside the extKeyUsage nesting: no purpose names CRL signing, and the
+// CAs above it vouch for its key, not for a client.
+func (t target) usage(v *Verifier) x509.ExtKeyUsage {
+	if t == targetCRLSigner {
+		return x509.ExtKeyUsageAny
+	}
+	return v.opt.Usage
 }
 
 // CheckCA says whether a configured CA can take part in a path at time at:
@@ -116,30 +138,72 @@ func (v *Verifier) Verify(leaf *x509.Certificate, sent []*x509.Certificate, at t
 // (cA, keyCertSign, room under the pathLenConstraints, extKeyUsage). nil
 // means usable.
 func (v *Verifier) CheckCA(ca *x509.Certificate, at time.Time) error {
-	sum := sha256.Sum256(ca.Raw)
-	for _, a := range v.anchors {
-		if a.sum == sum {
-			var st state
-			if e := v.anchorChecks(a, at, &st); e != nil {
-				return e
-			}
-			return nil
+	if a := v.anchor(ca); a != nil {
+		var st state
+		if e := v.anchorChecks(a, at, &st, targetCA); e != nil {
+			return e
 		}
+		return nil
 	}
-	_, err := v.run(ca, nil, at, true)
+	_, err := v.run(ca, nil, at, targetCA)
 	return err
 }
 
-func (v *Verifier) run(leaf *x509.Certificate, sent []*x509.Certificate, at time.Time, targetCA bool) ([]*x509.Certificate, error) {
+// CheckCRLSigner says whether signer, a configured certificate whose key
+// signs CRLs, may be believed at time at: a valid path from it to an anchor
+// through the configured certificates (every §6.1 check: validity, key
+// size, critical extensions, basicConstraints and pathLenConstraint of the
+// CAs above it, name constraints, which apply to it even when it is
+// self-issued, as to any final certificate), and cRLSign when it has
+// keyUsage (§6.3.3 (f)). Unlike a client certificate it need not allow any
+// extKeyUsage, and unlike a CA it need not be one: a separate CRL-signing
+// key usually has an end-entity certificate. An anchor is judged by its own
+// certificate's checks. Whether the signer or a CA above it is revoked is
+// not this package's business. nil means usable.
+func (v *Verifier) CheckCRLSigner(signer *x509.Certificate, at time.Time) error {
+	if a := v.anchor(signer); a != nil {
+		var st state
+		if e := v.anchorChecks(a, at, &st, targetCRLSigner); e != nil {
+			return e
+		}
+		if e := crlSignUsage(signer); e != nil {
+			return e
+		}
+		return nil
+	}
+	_, err := v.run(signer, nil, at, targetCRLSigner)
+	return err
+}
+
+// crlSignUsage is the §6.3.3 (f) keyUsage condition on a CRL signer.
+func crlSignUsage(c *x509.Certificate) *Error {
+	if hasExtension(c, oidKeyUsage) && c.KeyUsage&x509.KeyUsageCRLSign == 0 {
+		return &Error{Reason: BadUsage, Cert: c, Detail: "signs CRLs but its keyUsage lacks cRLSign", Rule: "RFC 5280 §6.3.3 (f) keyUsage cRLSign"}
+	}
+	return nil
+}
+
+// anchor returns c's node when c is an anchor.
+func (v *Verifier) anchor(c *x509.Certificate) *node {
+	sum := sha256.Sum256(c.Raw)
+	for _, a := range v.anchors {
+		if a.sum == sum {
+			return a
+		}
+	}
+	return nil
+}
+
+func (v *Verifier) run(leaf *x509.Certificate, sent []*x509.Certificate, at time.Time, tgt target) ([]*x509.Certificate, error) {
 	ln := newNode(leaf)
 	if ln.nameErr != nil {
 		r := Malformed
-		if targetCA {
+		if tgt != targetClient {
 			r = Untrusted
 		}
 		return nil, &Error{Reason: r, Cert: leaf, Detail: "the " + ln.nameErr.Error()}
 	}
-	s := &search{v: v, at: at, targetCA: targetCA, sigs: map[[2]*node]error{}}
+	s := &search{v: v, at: at, target: tgt, sigs: map[[2]*node]error{}}
 	for _, c := range sent {
 		if c == nil {
 			continue
@@ -167,14 +231,14 @@ func (v *Verifier) run(leaf *x509.Certificate, sent []*x509.Certificate, at time
 
 // search is the state of one path-building run.
 type search struct {
-	v        *Verifier
-	at       time.Time
-	targetCA bool
-	sent     []*node
-	sigs     map[[2]*node]error
-	checks   int
-	visits   int
-	gaveUp   bool
+	v      *Verifier
+	at     time.Time
+	target target
+	sent   []*node
+	sigs   map[[2]*node]error
+	checks int
+	visits int
+	gaveUp bool
 
 	best       []*node
 	bestErr    *Error
@@ -247,7 +311,7 @@ func (s *search) extend(path []*node) {
 		}
 		full := append(slices.Clone(path), p)
 		if p.anchor {
-			if e := s.v.validate(full, s.at, s.targetCA); e != nil {
+			if e := s.v.validate(full, s.at, s.target); e != nil {
 				if s.bestErr == nil || len(full) < s.bestErrLen {
 					s.bestErr, s.bestErrLen = e, len(full)
 				}
@@ -333,19 +397,22 @@ func joinComma(s []string) string {
 type state struct {
 	maxPath int
 	names   nameState
+	usage   x509.ExtKeyUsage // what every CA's extKeyUsage must allow
 }
 
 // validate runs §6.1.3 and §6.1.4 over path (leaf first, anchor last; its
 // signatures and name chaining are checked already while building).
-func (v *Verifier) validate(path []*node, at time.Time, targetCA bool) *Error {
+func (v *Verifier) validate(path []*node, at time.Time, tgt target) *Error {
 	var st state
-	if e := v.anchorChecks(path[len(path)-1], at, &st); e != nil {
+	if e := v.anchorChecks(path[len(path)-1], at, &st, tgt); e != nil {
 		return e
 	}
 	for i := len(path) - 2; i >= 0; i-- {
 		n := path[i]
 		c := n.cert
-		leaf := i == 0 && !targetCA
+		leaf := i == 0 && tgt == targetClient
+		// The final certificate when it is not judged as a CA.
+		final := i == 0 && tgt != targetCA
 		if e := v.common(n, at); e != nil {
 			if leaf && e.Reason == Untrusted && n.nameErr != nil {
 				e.Reason = Malformed
@@ -354,7 +421,7 @@ func (v *Verifier) validate(path []*node, at time.Time, targetCA bool) *Error {
 		}
 		// §6.1.3 (b), (c): names of the end entity always, of a CA unless
 		// it is self-issued.
-		if leaf || !n.selfIssued() {
+		if final || !n.selfIssued() {
 			names, err := certNames(n)
 			if err != nil {
 				r := Untrusted
@@ -366,6 +433,12 @@ func (v *Verifier) validate(path []*node, at time.Time, targetCA bool) *Error {
 			if why := st.names.check(names); why != "" {
 				return &Error{Reason: NameConstraints, Cert: c, Detail: why, Rule: "RFC 5280 §6.1.3 (b), (c) name constraints"}
 			}
+		}
+		if final && tgt == targetCRLSigner {
+			if e := crlSignUsage(c); e != nil {
+				return e
+			}
+			continue
 		}
 		if leaf {
 			// A target with cA TRUE is not refused: RFC 5280 puts no
@@ -385,8 +458,9 @@ func (v *Verifier) validate(path []*node, at time.Time, targetCA bool) *Error {
 
 // anchorChecks honours the anchor certificate's validity and extensions,
 // and initialises st from them.
-func (v *Verifier) anchorChecks(a *node, at time.Time, st *state) *Error {
+func (v *Verifier) anchorChecks(a *node, at time.Time, st *state, tgt target) *Error {
 	st.maxPath = v.opt.MaxLength + 1
+	st.usage = tgt.usage(v)
 	if e := v.common(a, at); e != nil {
 		return e
 	}
@@ -440,8 +514,8 @@ func (v *Verifier) caChecks(n *node, st *state, anchor bool) *Error {
 	if hasExtension(c, oidKeyUsage) && c.KeyUsage&x509.KeyUsageCertSign == 0 {
 		return &Error{Reason: BadUsage, Cert: c, Detail: "its keyUsage lacks keyCertSign", Rule: "RFC 5280 §6.1.4 (n) keyUsage"}
 	}
-	if !allowsUsage(c, v.opt.Usage) {
-		return &Error{Reason: BadUsage, Cert: c, Detail: fmt.Sprintf("its extKeyUsage does not allow %s, so it cannot vouch for such certificates", usageName(v.opt.Usage)), Rule: "extKeyUsage nesting (as crypto/x509 and Windows)"}
+	if !allowsUsage(c, st.usage) {
+		return &Error{Reason: BadUsage, Cert: c, Detail: fmt.Sprintf("its extKeyUsage does not allow %s, so it cannot vouch for such certificates", usageName(st.usage)), Rule: "extKeyUsage nesting (as crypto/x509 and Windows)"}
 	}
 	for _, ext := range c.Extensions {
 		if ext.Id.Equal(oidNameConstraints) {

@@ -378,3 +378,47 @@ func TestFormatName(t *testing.T) {
 		t.Fatalf("FormatName of garbage = %q", got)
 	}
 }
+
+func TestCheckCRLSigner(t *testing.T) {
+	root := mk(t, spec{cn: "Root", ca: true}, nil, nil)
+	crlOnly := x509.KeyUsageCRLSign
+	unknown := pkix.Extension{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1}, Critical: true, Value: []byte{5, 0}}
+	aName := rawName(t, []atv{{oidCN, "A", asn1.TagPrintableString}})
+	// A forbids its own name below it: a self-issued CRL key of A, a
+	// final certificate, is held to that (§6.1.3 (b)); A itself is not.
+	a := mk(t, spec{rawSubject: aName, ca: true, key: 1, extra: []pkix.Extension{dnConstraints(t, true, nil, [][]byte{aName})}}, root, nil)
+	srvCA := mk(t, spec{cn: "Server CA", ca: true, key: 4, eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, root, nil)
+	r0 := mk(t, spec{cn: "Root0", ca: true, key: 5, pathLen: intp(0)}, nil, nil)
+	mid := mk(t, spec{cn: "Mid", ca: true, key: 6}, r0, nil)
+	rootNoCRLSign := mk(t, spec{cn: "Root2", ca: true, key: 7, ku: x509.KeyUsageCertSign}, nil, nil)
+
+	v := New(certs(root, r0, rootNoCRLSign), certs(a, srvCA, mid), Options{})
+	for _, c := range []struct {
+		name   string
+		signer *issued
+		want   Reason
+		text   string
+	}{
+		{"end entity with cRLSign", mk(t, spec{cn: "Inter", key: 2, ku: crlOnly}, root, nil), "", ""},
+		{"a CA", mk(t, spec{cn: "Inter", ca: true, key: 2}, root, nil), "", ""},
+		{"no extKeyUsage nesting", mk(t, spec{cn: "Server CA", key: 2, ku: crlOnly, eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, srvCA, nil), "", ""},
+		{"keyUsage without cRLSign", mk(t, spec{cn: "Inter", key: 2}, root, nil), BadUsage, "cRLSign"},
+		{"expired", mk(t, spec{cn: "Inter", key: 2, ku: crlOnly, notAfter: t0.Add(-time.Hour)}, root, nil), Expired, ""},
+		{"unknown critical extension", mk(t, spec{cn: "Inter", key: 2, ku: crlOnly, extra: []pkix.Extension{unknown}}, root, nil), Untrusted, "critical"},
+		{"self-issued, excluded by its issuer's name constraints", mk(t, spec{rawSubject: aName, key: 2, ku: crlOnly}, a, nil), NameConstraints, ""},
+		{"under a CA beyond the root's pathLenConstraint", mk(t, spec{cn: "Mid", key: 2, ku: crlOnly}, mid, nil), BadUsage, "pathLenConstraint"},
+		{"not from a configured root", mk(t, spec{cn: "Inter", key: 2, ku: crlOnly}, mk(t, spec{cn: "Elsewhere", ca: true, key: 3}, nil, nil), nil), Untrusted, ""},
+		{"an anchor", root, "", ""},
+		{"an anchor without cRLSign", rootNoCRLSign, BadUsage, "cRLSign"},
+	} {
+		err := v.CheckCRLSigner(c.signer.cert, t0)
+		if got := reasonOf(t, err); got != c.want || err != nil && !strings.Contains(err.Error(), c.text) {
+			t.Errorf("%s: %v, want %q mentioning %q", c.name, err, c.want, c.text)
+		}
+	}
+	// The CA a self-issued signer hangs from is not under its own
+	// constraints, as CheckCA agrees.
+	if err := v.CheckCA(a.cert, t0); err != nil {
+		t.Errorf("CheckCA(A) = %v", err)
+	}
+}
