@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/certgate/certgate/config"
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 // commented is a config in a style people write by hand: comments above,
@@ -435,7 +435,7 @@ func TestEditThroughSymlink(t *testing.T) {
 func TestAddCAQuoting(t *testing.T) {
 	p := newPKI(t)
 	path := writeConfig(t, p, p.baseConfig())
-	ca := p.root.Intermediate(t, "x", testpki.Subject(pkixName("#1: weird, \"quoted\" CA")))
+	ca := p.root.Intermediate(t, "x", pkigen.Subject(pkixName("#1: weird, \"quoted\" CA")))
 	certFile := filepath.Join(p.dir, "ca", "weird.pem")
 	writeCert(t, certFile, ca.Cert)
 	info, err := config.AddCA(path, "intermediate", certFile, "http://x/w.crl#frag", "", false)

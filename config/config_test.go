@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/config"
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 func TestParseBase(t *testing.T) {
@@ -303,15 +303,15 @@ func expect[T comparable](got, want T) error {
 // TestErrors checks each error message: file, line and key path.
 func TestErrors(t *testing.T) {
 	p := newPKI(t)
-	leaf := p.inter.Leaf(t, "alice", testpki.UPN("alice@contoso.com"))
+	leaf := p.inter.Leaf(t, "alice", pkigen.UPN("alice@contoso.com"))
 	writeCert(t, filepath.Join(p.dir, "ca", "leaf.pem"), leaf.Cert)
 	writeFile(t, filepath.Join(p.dir, "ca", "garbage.cer"), []byte("this is not a certificate\n"))
-	key, err := testpki.KeyPEM(leaf.Key)
+	key, err := pkigen.KeyPEM(leaf.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(p.dir, "ca", "key.pem"), key)
-	writeFile(t, filepath.Join(p.dir, "ca", "two.pem"), testpki.CertPEM(p.root.Cert, p.inter.Cert))
+	writeFile(t, filepath.Join(p.dir, "ca", "two.pem"), pkigen.CertPEM(p.root.Cert, p.inter.Cert))
 	base := p.baseConfig()
 
 	const (
@@ -479,7 +479,7 @@ func TestErrors(t *testing.T) {
 // not a config error: these load.
 func TestBrokenCAsLoad(t *testing.T) {
 	p := newPKI(t)
-	leaf := p.inter.Leaf(t, "alice", testpki.UPN("alice@contoso.com"))
+	leaf := p.inter.Leaf(t, "alice", pkigen.UPN("alice@contoso.com"))
 	writeCert(t, filepath.Join(p.dir, "ca", "leaf.pem"), leaf.Cert)
 	base := p.baseConfig()
 	for name, text := range map[string]string{

@@ -9,16 +9,16 @@ import (
 	"testing"
 
 	"github.com/certgate/certgate/config"
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 // pki is a config folder with real CA files in it.
 type pki struct {
 	dir          string
-	root, inter  *testpki.CA
+	root, inter  *pkigen.CA
 	rootSKI      string
 	interSKI     string
-	otherRoot    *testpki.CA
+	otherRoot    *pkigen.CA
 	otherRootSKI string
 }
 
@@ -28,18 +28,18 @@ type pki struct {
 func newPKI(t testing.TB) *pki {
 	t.Helper()
 	dir := t.TempDir()
-	root := testpki.Root(t, "Example Root CA", testpki.Subject(pkix.Name{CommonName: "Example Root CA", Organization: []string{"Example"}}))
+	root := pkigen.Root(t, "Example Root CA", pkigen.Subject(pkix.Name{CommonName: "Example Root CA", Organization: []string{"Example"}}))
 	inter := root.Intermediate(t, "Example Issuing CA")
-	other := testpki.Root(t, "Other Root CA")
+	other := pkigen.Root(t, "Other Root CA")
 	writeFile(t, filepath.Join(dir, "ca", "root.cer"), root.Cert.Raw)
-	if err := testpki.WriteCert(filepath.Join(dir, "ca", "issuing.pem"), inter.Cert); err != nil {
+	if err := pkigen.WriteCert(filepath.Join(dir, "ca", "issuing.pem"), inter.Cert); err != nil {
 		t.Fatal(err)
 	}
-	if err := testpki.WriteCert(filepath.Join(dir, "ca", "other.pem"), other.Cert); err != nil {
+	if err := pkigen.WriteCert(filepath.Join(dir, "ca", "other.pem"), other.Cert); err != nil {
 		t.Fatal(err)
 	}
 	srv := inter.Server(t, []string{"localhost"})
-	if err := testpki.WriteLeaf(filepath.Join(dir, "tls", "server.pem"), filepath.Join(dir, "tls", "server-key.pem"), srv, true); err != nil {
+	if err := pkigen.WriteLeaf(filepath.Join(dir, "tls", "server.pem"), filepath.Join(dir, "tls", "server-key.pem"), srv, true); err != nil {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(dir, "users.yaml"), []byte("users: []\n"))
@@ -63,7 +63,7 @@ func writeFile(t testing.TB, path string, data []byte) {
 
 func writeCert(t testing.TB, path string, c *x509.Certificate) {
 	t.Helper()
-	if err := testpki.WriteCert(path, c); err != nil {
+	if err := pkigen.WriteCert(path, c); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/config"
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 func TestParseSize(t *testing.T) {
@@ -106,7 +106,7 @@ func TestTrustedIssuerForms(t *testing.T) {
 	name = pkix.Name{ExtraNames: nil}
 	name.FillFromRDNSequence(&rdn)
 	name.ExtraNames = []pkix.AttributeTypeAndValue{rdn[0][0]}
-	ca := p.root.Intermediate(t, "x", testpki.Subject(name))
+	ca := p.root.Intermediate(t, "x", pkigen.Subject(name))
 	writeCert(t, filepath.Join(p.dir, "ca", "corp.pem"), ca.Cert)
 	subject := config.SubjectString(ca.Cert)
 

@@ -1,6 +1,6 @@
 // Package examples_test checks that every example's certgate.yaml loads as
 // `certgate validate` would load it, with the files make-pki.sh writes
-// (made here with testpki, so nothing can expire).
+// (made here with pkigen, so nothing can expire).
 package examples_test
 
 import (
@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/config"
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 func TestExampleConfigsLoad(t *testing.T) {
@@ -82,16 +82,16 @@ func TestExampleConfigsLoad(t *testing.T) {
 
 // writeQuickstartPKI lays out what examples/quickstart/make-pki.sh writes.
 func writeQuickstartPKI(t *testing.T, dir string) {
-	root := testpki.Root(t, "Root")
+	root := pkigen.Root(t, "Root")
 	inter := root.Intermediate(t, "Inter")
 	server := inter.Server(t, []string{"localhost", "127.0.0.1"})
-	must(t, testpki.WriteCert(filepath.Join(dir, "ca/root.pem"), root.Cert))
-	must(t, testpki.WriteCert(filepath.Join(dir, "ca/intermediate.pem"), inter.Cert))
-	must(t, testpki.WriteCert(filepath.Join(dir, "tls/server.pem"), server.Cert, inter.Cert))
-	must(t, testpki.WriteKey(filepath.Join(dir, "tls/server-key.pem"), server.Key))
+	must(t, pkigen.WriteCert(filepath.Join(dir, "ca/root.pem"), root.Cert))
+	must(t, pkigen.WriteCert(filepath.Join(dir, "ca/intermediate.pem"), inter.Cert))
+	must(t, pkigen.WriteCert(filepath.Join(dir, "tls/server.pem"), server.Cert, inter.Cert))
+	must(t, pkigen.WriteKey(filepath.Join(dir, "tls/server-key.pem"), server.Key))
 	must(t, os.MkdirAll(filepath.Join(dir, "crl"), 0o755))
-	must(t, os.WriteFile(filepath.Join(dir, "crl/root.crl"), root.MustCRL(t, testpki.CRLOptions{}), 0o644))
-	must(t, os.WriteFile(filepath.Join(dir, "crl/intermediate.crl"), inter.MustCRL(t, testpki.CRLOptions{}), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "crl/root.crl"), root.MustCRL(t, pkigen.CRLOptions{}), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "crl/intermediate.crl"), inter.MustCRL(t, pkigen.CRLOptions{}), 0o644))
 }
 
 func must(t *testing.T, err error) {

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/proxy"
 	"github.com/certgate/certgate/proxy/assertion"
 	"github.com/certgate/certgate/trust"
@@ -61,9 +61,9 @@ type rig struct {
 // returns a client presenting alice's certificate.
 func startRig(t *testing.T, jwks *assertion.KeySet, jwksPath string, routes ...proxy.RouteConfig) *rig {
 	t.Helper()
-	root := testpki.Root(t, "Assertion Test Root")
+	root := pkigen.Root(t, "Assertion Test Root")
 	server := root.Server(t, []string{"localhost"})
-	alice := root.Leaf(t, "alice", testpki.UPN("alice@contoso.com"))
+	alice := root.Leaf(t, "alice", pkigen.UPN("alice@contoso.com"))
 	store, err := trust.NewStore([]trust.CA{{Type: trust.AuthorityRoot, Cert: root.Cert, CRLExempt: true}})
 	if err != nil {
 		t.Fatal(err)

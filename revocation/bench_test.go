@@ -24,7 +24,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 
 	"github.com/certgate/certgate/trust/pathval"
 )
@@ -49,7 +49,7 @@ func bench1M(b *testing.B) (string, []byte, *x509.Certificate) {
 			}
 		}
 	}
-	ca, err := testpki.NewRoot("certgate bench CA")
+	ca, err := pkigen.NewRoot("certgate bench CA")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -57,13 +57,13 @@ func bench1M(b *testing.B) (string, []byte, *x509.Certificate) {
 	if err := os.WriteFile(derPath, der, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	if err := os.WriteFile(caPath, testpki.CertPEM(ca.Cert), 0o644); err != nil {
+	if err := os.WriteFile(caPath, pkigen.CertPEM(ca.Cert), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	return derPath, der, ca.Cert
 }
 
-func build1M(b *testing.B, ca *testpki.CA) []byte {
+func build1M(b *testing.B, ca *pkigen.CA) []byte {
 	rng := mrand.New(mrand.NewPCG(1, benchEntries))
 	now := time.Now().UTC().Truncate(time.Second)
 	ai := []byte{0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02} // ecdsa-with-SHA256

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/revocation"
 )
 
@@ -68,7 +68,7 @@ func TestRevokedAfterStartRefusedAfterNextRefresh(t *testing.T) {
 
 func TestDeltaCRL(t *testing.T) {
 	f := newFixture(t, withDelta())
-	base := f.inter.MustCRL(t, testpki.CRLOptions{
+	base := f.inter.MustCRL(t, pkigen.CRLOptions{
 		Number: 10, ThisUpdate: f.t0.Add(-time.Hour), NextUpdate: f.t0.Add(7 * 24 * time.Hour),
 		Revoked: []x509RevocationEntry{{SerialNumber: f.carol.Cert.SerialNumber, RevocationTime: f.t0.Add(-2 * time.Hour), ReasonCode: 6}},
 	})
@@ -113,7 +113,7 @@ func TestDeltaCRL(t *testing.T) {
 
 func TestCarolOnHoldInBaseIsRefused(t *testing.T) {
 	f := newFixture(t)
-	f.srv.serveCRL("/inter.crl", f.inter.MustCRL(t, testpki.CRLOptions{
+	f.srv.serveCRL("/inter.crl", f.inter.MustCRL(t, pkigen.CRLOptions{
 		Number: 1, ThisUpdate: f.t0.Add(-time.Minute), NextUpdate: f.t0.Add(time.Hour),
 		Revoked: []x509RevocationEntry{{SerialNumber: f.carol.Cert.SerialNumber, RevocationTime: f.t0.Add(-time.Hour), ReasonCode: 6}},
 	}))
@@ -159,7 +159,7 @@ func TestDeltaServedAtBaseURLIsRefused(t *testing.T) {
 // good CRL (number 5, bob revoked) is in force: the failure is refused and
 // counted by kind, and the decisions stay those of the good CRL.
 func TestServerMisbehaviour(t *testing.T) {
-	other := testpki.Root(t, "Other")
+	other := pkigen.Root(t, "Other")
 	foreignKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +269,7 @@ func TestOnUnavailableAllow(t *testing.T) {
 		t.Error("Ready with a stale CRL")
 	}
 	// An unknown issuer is admitted too under allow.
-	stranger := testpki.Root(t, "Stranger").Leaf(t, "eve")
+	stranger := pkigen.Root(t, "Stranger").Leaf(t, "eve")
 	admit(t, f.c, stranger, f.t0)
 }
 
@@ -289,7 +289,7 @@ func TestStaleCRLDenied(t *testing.T) {
 
 func TestUnknownIssuerAndExemptAndNoURL(t *testing.T) {
 	f := newFixture(t)
-	stranger := testpki.Root(t, "Stranger").Leaf(t, "eve")
+	stranger := pkigen.Root(t, "Stranger").Leaf(t, "eve")
 	refuse(t, f.c, stranger, f.t0, revocation.ReasonCRLUnavailable)
 
 	// An issuer claiming the intermediate's SKI with another key is not it,
@@ -304,7 +304,7 @@ func TestUnknownIssuerAndExemptAndNoURL(t *testing.T) {
 	admit(t, f.c, f.alice, f.t0)
 
 	// A CA with no CRL URL that is not exempt refuses whatever the policy.
-	other := testpki.Root(t, "NoURL")
+	other := pkigen.Root(t, "NoURL")
 	leaf := other.Leaf(t, "dave")
 	c := revocation.New(revocation.Options{OnUnavailable: revocation.Allow, Logger: f.logs.logger()})
 	c.SetSources([]revocation.Source{{Issuer: other.Cert}})
@@ -375,7 +375,7 @@ func TestCacheDirEmptyAndServerDown(t *testing.T) {
 func TestCacheFileFailingVerificationIsIgnored(t *testing.T) {
 	dir := t.TempDir()
 	f := newFixture(t, withOpts(func(o *revocation.Options) { o.CacheDir = dir }))
-	other := testpki.Root(t, "Other")
+	other := pkigen.Root(t, "Other")
 	if err := os.WriteFile(filepath.Join(dir, f.interSKIHex+".crl"), other.MustCRL(t, f.crlOpts(9)), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -573,9 +573,9 @@ func TestIssuingDistributionPointScope(t *testing.T) {
 func TestIntermediateRevokedByRootCRL(t *testing.T) {
 	f := newFixture(t)
 	f.srv.serveCRL("/inter.crl", f.crl(t, 1))
-	f.srv.serveCRL("/root.crl", f.root.MustCRL(t, testpki.CRLOptions{
+	f.srv.serveCRL("/root.crl", f.root.MustCRL(t, pkigen.CRLOptions{
 		Number: 1, ThisUpdate: f.t0.Add(-time.Minute), NextUpdate: f.t0.Add(time.Hour),
-		Revoked: testpki.Revoke(f.t0.Add(-time.Minute), f.inter.Cert.SerialNumber),
+		Revoked: pkigen.Revoke(f.t0.Add(-time.Minute), f.inter.Cert.SerialNumber),
 	}))
 	f.c.SetSources([]revocation.Source{
 		{Issuer: f.root.Cert, CRLURL: f.srv.url("/root.crl")},

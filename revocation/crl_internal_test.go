@@ -23,7 +23,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 
 	"github.com/certgate/certgate/trust/pathval"
 )
@@ -178,7 +178,7 @@ func TestSignatureAlgorithms(t *testing.T) {
 		{"RSA-PSS SHA-384", rsaKey, x509.SHA384WithRSAPSS},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ca := testpki.Root(t, "CA "+tc.name, testpki.Key(tc.key))
+			ca := pkigen.Root(t, "CA "+tc.name, pkigen.Key(tc.key))
 			der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
 				SignatureAlgorithm: tc.algo, Number: big.NewInt(3),
 				ThisUpdate: time.Now(), NextUpdate: time.Now().Add(time.Hour),
@@ -199,19 +199,19 @@ func TestSignatureAlgorithms(t *testing.T) {
 }
 
 func TestParseRefusals(t *testing.T) {
-	root := testpki.Root(t, "Root")
+	root := pkigen.Root(t, "Root")
 	// The same key and name twice: one certificate may sign CRLs, one may not.
-	signer := testpki.Root(t, "NoCRLSign")
-	noCRLSign := testpki.Root(t, "NoCRLSign", testpki.Key(signer.Key), testpki.KeyUsage(x509.KeyUsageCertSign))
+	signer := pkigen.Root(t, "NoCRLSign")
+	noCRLSign := pkigen.Root(t, "NoCRLSign", pkigen.Key(signer.Key), pkigen.KeyUsage(x509.KeyUsageCertSign))
 	iss := issuer{cert: root.Cert, ski: pathval.KeyID(root.Cert)}
 	now := time.Now()
-	good := testpki.CRLOptions{Number: 1, ThisUpdate: now, NextUpdate: now.Add(time.Hour)}
-	withExt := func(e ...pkix.Extension) testpki.CRLOptions {
+	good := pkigen.CRLOptions{Number: 1, ThisUpdate: now, NextUpdate: now.Add(time.Hour)}
+	withExt := func(e ...pkix.Extension) pkigen.CRLOptions {
 		o := good
 		o.ExtraExtensions = e
 		return o
 	}
-	entryExt := func(e pkix.Extension) testpki.CRLOptions {
+	entryExt := func(e pkix.Extension) pkigen.CRLOptions {
 		o := good
 		o.Revoked = []x509.RevocationListEntry{{SerialNumber: big.NewInt(7), RevocationTime: now, ExtraExtensions: []pkix.Extension{e}}}
 		return o
@@ -256,9 +256,9 @@ func TestParseRefusals(t *testing.T) {
 
 // seedCRLs are valid CRLs of inter: empty, with entries and reasons, a
 // delta, with an IDP, and a PEM one.
-func seedCRLs(tb testing.TB, inter *testpki.CA) [][]byte {
+func seedCRLs(tb testing.TB, inter *pkigen.CA) [][]byte {
 	now := time.Now()
-	o := testpki.CRLOptions{Number: 5, ThisUpdate: now, NextUpdate: now.Add(time.Hour)}
+	o := pkigen.CRLOptions{Number: 5, ThisUpdate: now, NextUpdate: now.Add(time.Hour)}
 	seeds := [][]byte{inter.MustCRL(tb, o)}
 	o.Revoked = []x509.RevocationListEntry{
 		{SerialNumber: big.NewInt(1), RevocationTime: now},
@@ -329,7 +329,7 @@ func checkIngest(t *testing.T, data []byte, iss issuer) {
 
 // FuzzIngest feeds arbitrary bytes to the CRL ingest path.
 func FuzzIngest(f *testing.F) {
-	inter := testpki.Root(f, "Root").Intermediate(f, "Inter")
+	inter := pkigen.Root(f, "Root").Intermediate(f, "Inter")
 	iss := issuer{cert: inter.Cert, ski: pathval.KeyID(inter.Cert)}
 	for _, s := range seedCRLs(f, inter) {
 		f.Add(s)
@@ -342,7 +342,7 @@ func FuzzIngest(f *testing.F) {
 // FuzzIngestSignedTBS fuzzes the TBSCertList and signs whatever comes out,
 // so the fuzzer reaches the code behind the signature check.
 func FuzzIngestSignedTBS(f *testing.F) {
-	inter := testpki.Root(f, "Root").Intermediate(f, "Inter")
+	inter := pkigen.Root(f, "Root").Intermediate(f, "Inter")
 	iss := issuer{cert: inter.Cert, ski: pathval.KeyID(inter.Cert)}
 	for _, s := range seedCRLs(f, inter)[:4] {
 		rl, err := x509.ParseRevocationList(s)
@@ -373,7 +373,7 @@ func FuzzIngestSignedTBS(f *testing.F) {
 }
 
 func TestKeyIDIsMethodOne(t *testing.T) {
-	ca := testpki.Root(t, "Root") // testpki writes RFC 5280 method-1 SKIs
+	ca := pkigen.Root(t, "Root") // pkigen writes RFC 5280 method-1 SKIs
 	bare := *ca.Cert
 	bare.SubjectKeyId = nil
 	if got := pathval.KeyID(&bare); string(got) != string(ca.Cert.SubjectKeyId) {

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/revocation"
 )
 
@@ -140,24 +140,24 @@ func (l *logBuf) mustContain(t *testing.T, parts ...string) {
 // users.
 type pki struct {
 	t0          time.Time
-	root, inter *testpki.CA
-	alice, bob  *testpki.Leaf
-	carol       *testpki.Leaf
+	root, inter *pkigen.CA
+	alice, bob  *pkigen.Leaf
+	carol       *pkigen.Leaf
 	interSKI    []byte
 	interSKIHex string
 }
 
 func newPKI(t *testing.T) *pki {
 	t0 := time.Now().Truncate(time.Second)
-	root := testpki.Root(t, "Root", testpki.At(t0))
-	inter := root.Intermediate(t, "Inter", testpki.At(t0))
+	root := pkigen.Root(t, "Root", pkigen.At(t0))
+	inter := root.Intermediate(t, "Inter", pkigen.At(t0))
 	p := &pki{
 		t0:    t0,
 		root:  root,
 		inter: inter,
-		alice: inter.Leaf(t, "alice", testpki.UPN("alice@contoso.com"), testpki.At(t0)),
-		bob:   inter.Leaf(t, "bob", testpki.UPN("bob@contoso.com"), testpki.At(t0)),
-		carol: inter.Leaf(t, "carol", testpki.UPN("carol@contoso.com"), testpki.At(t0)),
+		alice: inter.Leaf(t, "alice", pkigen.UPN("alice@contoso.com"), pkigen.At(t0)),
+		bob:   inter.Leaf(t, "bob", pkigen.UPN("bob@contoso.com"), pkigen.At(t0)),
+		carol: inter.Leaf(t, "carol", pkigen.UPN("carol@contoso.com"), pkigen.At(t0)),
 	}
 	p.interSKI = inter.Cert.SubjectKeyId
 	p.interSKIHex = hex.EncodeToString(p.interSKI)
@@ -165,25 +165,25 @@ func newPKI(t *testing.T) *pki {
 }
 
 // crl signs a CRL of the intermediate valid from t0-1m to t0+24h.
-func (p *pki) crl(t *testing.T, number int64, revoked ...*testpki.Leaf) []byte {
+func (p *pki) crl(t *testing.T, number int64, revoked ...*pkigen.Leaf) []byte {
 	return p.inter.MustCRL(t, p.crlOpts(number, revoked...))
 }
 
-func (p *pki) crlOpts(number int64, revoked ...*testpki.Leaf) testpki.CRLOptions {
+func (p *pki) crlOpts(number int64, revoked ...*pkigen.Leaf) pkigen.CRLOptions {
 	var serials []*big.Int
 	for _, l := range revoked {
 		serials = append(serials, l.Cert.SerialNumber)
 	}
-	return testpki.CRLOptions{
+	return pkigen.CRLOptions{
 		Number:     number,
 		ThisUpdate: p.t0.Add(-time.Minute),
 		NextUpdate: p.t0.Add(24 * time.Hour),
-		Revoked:    testpki.Revoke(p.t0.Add(-time.Hour), serials...),
+		Revoked:    pkigen.Revoke(p.t0.Add(-time.Hour), serials...),
 	}
 }
 
 // delta signs a delta CRL of the intermediate.
-func (p *pki) delta(t *testing.T, number, base int64, revoked ...*testpki.Leaf) []byte {
+func (p *pki) delta(t *testing.T, number, base int64, revoked ...*pkigen.Leaf) []byte {
 	o := p.crlOpts(number, revoked...)
 	o.DeltaBase = base
 	return p.inter.MustCRL(t, o)
@@ -261,14 +261,14 @@ func (f *fixture) status(t *testing.T) revocation.SourceStatus {
 }
 
 // admit and refuse assert Check's verdict on a leaf's chain.
-func admit(t *testing.T, c *revocation.Checker, l *testpki.Leaf, at time.Time) {
+func admit(t *testing.T, c *revocation.Checker, l *pkigen.Leaf, at time.Time) {
 	t.Helper()
 	if err := c.Check(l.Chain, at); err != nil {
 		t.Fatalf("%s refused, want admitted: %v", l.Cert.Subject.CommonName, err)
 	}
 }
 
-func refuse(t *testing.T, c *revocation.Checker, l *testpki.Leaf, at time.Time, reason string) *revocation.Error {
+func refuse(t *testing.T, c *revocation.Checker, l *pkigen.Leaf, at time.Time, reason string) *revocation.Error {
 	t.Helper()
 	err := c.Check(l.Chain, at)
 	var re *revocation.Error

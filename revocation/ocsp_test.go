@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/revocation"
 )
 
@@ -25,14 +25,14 @@ type responder struct {
 	hits int
 	p    *pki
 	// signers for the delegated and forged modes
-	delegatedNoEKU, delegated, foreign *testpki.Leaf
+	delegatedNoEKU, delegated, foreign *pkigen.Leaf
 }
 
 func newResponder(t *testing.T, p *pki) *responder {
 	r := &responder{p: p, mode: "good"}
-	r.delegatedNoEKU = p.inter.Leaf(t, "ocsp-no-eku", testpki.At(p.t0))
-	r.delegated = p.inter.Leaf(t, "ocsp", testpki.At(p.t0), testpki.EKU(x509.ExtKeyUsageOCSPSigning))
-	r.foreign = testpki.Root(t, "Forger").Leaf(t, "ocsp", testpki.EKU(x509.ExtKeyUsageOCSPSigning))
+	r.delegatedNoEKU = p.inter.Leaf(t, "ocsp-no-eku", pkigen.At(p.t0))
+	r.delegated = p.inter.Leaf(t, "ocsp", pkigen.At(p.t0), pkigen.EKU(x509.ExtKeyUsageOCSPSigning))
+	r.foreign = pkigen.Root(t, "Forger").Leaf(t, "ocsp", pkigen.EKU(x509.ExtKeyUsageOCSPSigning))
 	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.Close)
 	return r
@@ -197,7 +197,7 @@ func TestOCSPFromAIA(t *testing.T) {
 	r := newResponder(t, f.pki)
 	f.srv.serveCRL("/inter.crl", f.crl(t, 1))
 	f.mustRefresh(t)
-	dan := f.inter.Leaf(t, "dan", testpki.At(f.t0), testpki.OCSPURL(r.URL))
+	dan := f.inter.Leaf(t, "dan", pkigen.At(f.t0), pkigen.OCSPURL(r.URL))
 	r.set("revoked")
 	refuse(t, f.c, dan, f.t0, revocation.ReasonRevoked)
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/trust/pathval"
 )
 
@@ -17,11 +17,11 @@ import (
 // are reused for the next ingest. Both pools only take buffers of 256 KiB
 // and more, so the CRLs here have 12,000 entries.
 func TestRecycledBuffersKeepCRLsIntact(t *testing.T) {
-	ca := testpki.Root(t, "Pool Root")
+	ca := pkigen.Root(t, "Pool Root")
 	iss := issuer{cert: ca.Cert, ski: pathval.KeyID(ca.Cert)}
 	const n = 12000
 	makeCRL := func(number, first int64) ([]byte, []*big.Int) {
-		o := testpki.CRLOptions{Number: number}
+		o := pkigen.CRLOptions{Number: number}
 		var serials []*big.Int
 		for i := range int64(n) {
 			// 16-byte serials as AD CS writes them.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 // TestRetryBounds: a retry is never scheduled past the nextUpdate of the
@@ -86,7 +86,7 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
-func leafChain(l *testpki.Leaf, root *testpki.CA) []*x509.Certificate {
+func leafChain(l *pkigen.Leaf, root *pkigen.CA) []*x509.Certificate {
 	return []*x509.Certificate{l.Cert, root.Cert}
 }
 
@@ -131,12 +131,12 @@ func feedOf(c *Checker) *feed {
 // CRL is stale, and its first good answer is in force at the next due
 // fetch — not an hour later.
 func TestRecoveryAfterOutage(t *testing.T) {
-	root := testpki.Root(t, "Outage Root")
+	root := pkigen.Root(t, "Outage Root")
 	leaf := root.Leaf(t, "alice")
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	clk := &fakeClock{t: t0}
 	var mu sync.Mutex
-	body := root.MustCRL(t, testpki.CRLOptions{Number: 1, ThisUpdate: t0, NextUpdate: t0.Add(time.Hour)})
+	body := root.MustCRL(t, pkigen.CRLOptions{Number: 1, ThisUpdate: t0, NextUpdate: t0.Add(time.Hour)})
 	down := false
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
@@ -190,7 +190,7 @@ func TestRecoveryAfterOutage(t *testing.T) {
 
 	mu.Lock()
 	down = false
-	body = root.MustCRL(t, testpki.CRLOptions{Number: 2, ThisUpdate: clk.now(), NextUpdate: clk.now().Add(24 * time.Hour)})
+	body = root.MustCRL(t, pkigen.CRLOptions{Number: 2, ThisUpdate: clk.now(), NextUpdate: clk.now().Add(24 * time.Hour)})
 	mu.Unlock()
 	f := feedOf(c)
 	c.mu.Lock()
@@ -209,12 +209,12 @@ func TestRecoveryAfterOutage(t *testing.T) {
 // TestFileCRLWatched: an edited file: CRL applies at the next poll, a few
 // seconds later, not at the CRL's next scheduled refresh.
 func TestFileCRLWatched(t *testing.T) {
-	root := testpki.Root(t, "File Root")
+	root := pkigen.Root(t, "File Root")
 	leaf := root.Leaf(t, "bob")
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	clk := &fakeClock{t: t0}
 	path := filepath.Join(t.TempDir(), "root.crl")
-	if err := os.WriteFile(path, root.MustCRL(t, testpki.CRLOptions{Number: 1, ThisUpdate: t0, NextUpdate: t0.Add(7 * 24 * time.Hour)}), 0o644); err != nil {
+	if err := os.WriteFile(path, root.MustCRL(t, pkigen.CRLOptions{Number: 1, ThisUpdate: t0, NextUpdate: t0.Add(7 * 24 * time.Hour)}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c := New(Options{Now: clk.now, Logger: slog.New(slog.DiscardHandler)})
@@ -223,8 +223,8 @@ func TestFileCRLWatched(t *testing.T) {
 	if err := c.Check(leafChain(leaf, root), t0); err != nil {
 		t.Fatal(err)
 	}
-	revoked := root.MustCRL(t, testpki.CRLOptions{Number: 2, ThisUpdate: t0, NextUpdate: t0.Add(7 * 24 * time.Hour),
-		Revoked: testpki.Revoke(t0, leaf.Cert.SerialNumber)})
+	revoked := root.MustCRL(t, pkigen.CRLOptions{Number: 2, ThisUpdate: t0, NextUpdate: t0.Add(7 * 24 * time.Hour),
+		Revoked: pkigen.Revoke(t0, leaf.Cert.SerialNumber)})
 	if err := os.WriteFile(path, revoked, 0o644); err != nil {
 		t.Fatal(err)
 	}

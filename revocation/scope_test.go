@@ -14,7 +14,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/revocation"
 )
 
@@ -130,11 +130,11 @@ func cat(parts ...[]byte) []byte {
 }
 
 // leafWithExts makes a client certificate of ca carrying exts, which
-// testpki has no option for. crypto/x509 refuses to parse a
+// pkigen has no option for. crypto/x509 refuses to parse a
 // cRLDistributionPoints with nameRelativeToCRLIssuer (PKITS 4.14.4-6), so
 // such an extension is put into the parsed certificate instead, as a caller
 // with another parser would hold it: Check reads Certificate.Extensions.
-func leafWithExts(t *testing.T, ca *testpki.CA, cn string, at time.Time, exts ...pkix.Extension) *testpki.Leaf {
+func leafWithExts(t *testing.T, ca *pkigen.CA, cn string, at time.Time, exts ...pkix.Extension) *pkigen.Leaf {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -164,12 +164,12 @@ func leafWithExts(t *testing.T, ca *testpki.CA, cn string, at time.Time, exts ..
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testpki.Leaf{Cert: c, Key: key, Chain: append([]*x509.Certificate{c}, ca.Chain...)}
+	return &pkigen.Leaf{Cert: c, Key: key, Chain: append([]*x509.Certificate{c}, ca.Chain...)}
 }
 
 // serveScoped serves the intermediate's CRL with the given IDP, listing
 // revoked, and loads it.
-func (f *fixture) serveScoped(t *testing.T, ext pkix.Extension, revoked ...*testpki.Leaf) {
+func (f *fixture) serveScoped(t *testing.T, ext pkix.Extension, revoked ...*pkigen.Leaf) {
 	t.Helper()
 	o := f.crlOpts(1, revoked...)
 	o.ExtraExtensions = append(o.ExtraExtensions, ext)
@@ -178,7 +178,7 @@ func (f *fixture) serveScoped(t *testing.T, ext pkix.Extension, revoked ...*test
 }
 
 // refuseWith is refuse that also wants words in the explanation.
-func refuseWith(t *testing.T, c *revocation.Checker, l *testpki.Leaf, at time.Time, reason string, words ...string) {
+func refuseWith(t *testing.T, c *revocation.Checker, l *pkigen.Leaf, at time.Time, reason string, words ...string) {
 	t.Helper()
 	re := refuse(t, c, l, at, reason)
 	for _, w := range words {
@@ -198,14 +198,14 @@ const (
 // that point elsewhere, even when it lists their serial.
 func TestPartitionedCRLCoversOnlyItsDistributionPoint(t *testing.T) {
 	f := newFixture(t)
-	in1 := f.inter.Leaf(t, "in1", testpki.CRLURL(part1), testpki.At(f.t0))
+	in1 := f.inter.Leaf(t, "in1", pkigen.CRLURL(part1), pkigen.At(f.t0))
 	// Scheme and host are case-insensitive; the path is not.
-	upper := f.inter.Leaf(t, "upper", testpki.CRLURL("HTTP://CRL.Example"+strings.TrimPrefix(part1, "http://crl.example")), testpki.At(f.t0))
-	upperPath := f.inter.Leaf(t, "upperPath", testpki.CRLURL(strings.ToUpper(part1)), testpki.At(f.t0))
-	revoked1 := f.inter.Leaf(t, "revoked1", testpki.CRLURL(part1), testpki.At(f.t0))
-	both := f.inter.Leaf(t, "both", testpki.CRLURL(part2, part1), testpki.At(f.t0))
-	listedElsewhere := f.inter.Leaf(t, "listedElsewhere", testpki.CRLURL(part2), testpki.At(f.t0))
-	noDP := f.inter.Leaf(t, "noDP", testpki.At(f.t0))
+	upper := f.inter.Leaf(t, "upper", pkigen.CRLURL("HTTP://CRL.Example"+strings.TrimPrefix(part1, "http://crl.example")), pkigen.At(f.t0))
+	upperPath := f.inter.Leaf(t, "upperPath", pkigen.CRLURL(strings.ToUpper(part1)), pkigen.At(f.t0))
+	revoked1 := f.inter.Leaf(t, "revoked1", pkigen.CRLURL(part1), pkigen.At(f.t0))
+	both := f.inter.Leaf(t, "both", pkigen.CRLURL(part2, part1), pkigen.At(f.t0))
+	listedElsewhere := f.inter.Leaf(t, "listedElsewhere", pkigen.CRLURL(part2), pkigen.At(f.t0))
+	noDP := f.inter.Leaf(t, "noDP", pkigen.At(f.t0))
 	f.serveScoped(t, idp(fullName(uriName(part1))), revoked1, listedElsewhere)
 	if st := f.status(t).Scope; !strings.Contains(st, "URI:"+part1) {
 		t.Errorf("status scope %q does not name the distribution point", st)
@@ -257,12 +257,12 @@ func TestDistributionPointDirectoryNames(t *testing.T) {
 	admit(t, f.c, f.alice, f.t0)
 }
 
-func withExt(o testpki.CRLOptions, e ...pkix.Extension) testpki.CRLOptions {
+func withExt(o pkigen.CRLOptions, e ...pkix.Extension) pkigen.CRLOptions {
 	o.ExtraExtensions = append(o.ExtraExtensions, e...)
 	return o
 }
 
-func (f *fixture) leaf(t *testing.T, cn string, exts ...pkix.Extension) *testpki.Leaf {
+func (f *fixture) leaf(t *testing.T, cn string, exts ...pkix.Extension) *pkigen.Leaf {
 	return leafWithExts(t, f.inter, cn, f.t0, exts...)
 }
 
@@ -282,7 +282,7 @@ func TestOnlyContainsCACertsAtTheCALevel(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			f.srv.serveCRL("/inter.crl", f.crl(t, 1))
-			f.srv.serveCRL("/root.crl", f.root.MustCRL(t, withExt(testpki.CRLOptions{Number: 1, ThisUpdate: f.t0.Add(-time.Minute), NextUpdate: f.t0.Add(time.Hour)}, tc.ext)))
+			f.srv.serveCRL("/root.crl", f.root.MustCRL(t, withExt(pkigen.CRLOptions{Number: 1, ThisUpdate: f.t0.Add(-time.Minute), NextUpdate: f.t0.Add(time.Hour)}, tc.ext)))
 			f.c.SetSources([]revocation.Source{
 				{Issuer: f.root.Cert, CRLURL: f.srv.url("/root.crl")},
 				{Issuer: f.inter.Cert, CRLURL: f.srv.url("/inter.crl")},
@@ -371,24 +371,24 @@ func TestDeltaScopeMustMatchBase(t *testing.T) {
 		t.Fatal("a delta with the base's scope, naming its own location, was not applied")
 	}
 	// The certificates point at the base's location.
-	carol := f.inter.Leaf(t, "carol2", testpki.CRLURL("http://pki/CA.crl"), testpki.At(f.t0))
+	carol := f.inter.Leaf(t, "carol2", pkigen.CRLURL("http://pki/CA.crl"), pkigen.At(f.t0))
 	d.Number = 14
-	d.Revoked = testpki.Revoke(f.t0.Add(-time.Hour), carol.Cert.SerialNumber)
+	d.Revoked = pkigen.Revoke(f.t0.Add(-time.Hour), carol.Cert.SerialNumber)
 	f.srv.serveCRL("/inter-delta.crl", f.inter.MustCRL(t, d))
 	f.mustRefresh(t)
 	refuse(t, f.c, carol, f.t0, revocation.ReasonRevoked)
-	admit(t, f.c, f.inter.Leaf(t, "dave", testpki.CRLURL("http://pki/CA.crl"), testpki.At(f.t0)), f.t0)
+	admit(t, f.c, f.inter.Leaf(t, "dave", pkigen.CRLURL("http://pki/CA.crl"), pkigen.At(f.t0)), f.t0)
 }
 
 // TestScopedCheckDoesNotAllocate: the scope check on the admit path is
 // byte comparisons.
 func TestScopedCheckDoesNotAllocate(t *testing.T) {
 	f := newFixture(t)
-	in1 := f.inter.Leaf(t, "in1", testpki.CRLURL(part2, part1), testpki.At(f.t0))
-	upper := f.inter.Leaf(t, "upper", testpki.CRLURL("HTTP://CRL.EXAMPLE/part1.crl"), testpki.At(f.t0))
+	in1 := f.inter.Leaf(t, "in1", pkigen.CRLURL(part2, part1), pkigen.At(f.t0))
+	upper := f.inter.Leaf(t, "upper", pkigen.CRLURL("HTTP://CRL.EXAMPLE/part1.crl"), pkigen.At(f.t0))
 	dir := f.leaf(t, "dir", crlDP(fullName(dirName(nameOf(cnATV(cbasn1.PrintableString, "Inter"), cnATV(cbasn1.PrintableString, "CRL1"))))))
 	f.serveScoped(t, idp(fullName(uriName(part1), dirName(nameOf(cnATV(cbasn1.PrintableString, "Inter"), cnATV(cbasn1.PrintableString, "CRL1"))))))
-	for _, l := range []*testpki.Leaf{in1, upper, dir} {
+	for _, l := range []*pkigen.Leaf{in1, upper, dir} {
 		if n := testing.AllocsPerRun(200, func() {
 			if err := f.c.Check(l.Chain, f.t0); err != nil {
 				t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/revocation"
 )
 
@@ -18,29 +18,29 @@ import (
 // for the key that does (PKITS 4.4.19-21).
 type crlKeyPKI struct {
 	*fixture
-	certKey *testpki.CA // issues the client certificates
-	crlKey  *testpki.CA // signs the CRLs
-	alice   *testpki.Leaf
-	bob     *testpki.Leaf
+	certKey *pkigen.CA // issues the client certificates
+	crlKey  *pkigen.CA // signs the CRLs
+	alice   *pkigen.Leaf
+	bob     *pkigen.Leaf
 }
 
-func newCRLKeyPKI(t *testing.T, crlKeyOpts ...testpki.Option) *crlKeyPKI {
+func newCRLKeyPKI(t *testing.T, crlKeyOpts ...pkigen.Option) *crlKeyPKI {
 	f := newFixture(t)
 	p := &crlKeyPKI{fixture: f}
-	p.certKey = f.root.Intermediate(t, "Inter", testpki.At(f.t0), testpki.KeyUsage(x509.KeyUsageCertSign))
+	p.certKey = f.root.Intermediate(t, "Inter", pkigen.At(f.t0), pkigen.KeyUsage(x509.KeyUsageCertSign))
 	// Not a CA: a CRL signer needs cRLSign only.
-	opts := append([]testpki.Option{testpki.At(f.t0), testpki.KeyUsage(x509.KeyUsageCRLSign), testpki.EKU()}, crlKeyOpts...)
+	opts := append([]pkigen.Option{pkigen.At(f.t0), pkigen.KeyUsage(x509.KeyUsageCRLSign), pkigen.EKU()}, crlKeyOpts...)
 	l := f.root.Leaf(t, "Inter", opts...)
-	p.crlKey = &testpki.CA{Cert: l.Cert, Key: l.Key, Chain: l.Chain}
-	p.alice = p.certKey.Leaf(t, "alice", testpki.At(f.t0))
-	p.bob = p.certKey.Leaf(t, "bob", testpki.At(f.t0))
+	p.crlKey = &pkigen.CA{Cert: l.Cert, Key: l.Key, Chain: l.Chain}
+	p.alice = p.certKey.Leaf(t, "alice", pkigen.At(f.t0))
+	p.bob = p.certKey.Leaf(t, "bob", pkigen.At(f.t0))
 	return p
 }
 
 // configure serves the CA's CRL (signed by signer) and the root's CRL, and
 // configures root, the certificate-signing key and the CRL key, both with
 // the CA's CRL URL.
-func (p *crlKeyPKI) configure(t *testing.T, signer *testpki.CA, revokedByRoot ...*x509.Certificate) {
+func (p *crlKeyPKI) configure(t *testing.T, signer *pkigen.CA, revokedByRoot ...*x509.Certificate) {
 	t.Helper()
 	o := p.crlOpts(1, p.bob)
 	p.srv.serveCRL("/inter.crl", signer.MustCRL(t, o))
@@ -48,7 +48,7 @@ func (p *crlKeyPKI) configure(t *testing.T, signer *testpki.CA, revokedByRoot ..
 	for _, c := range revokedByRoot {
 		rootRevoked = append(rootRevoked, x509.RevocationListEntry{SerialNumber: c.SerialNumber, RevocationTime: p.t0.Add(-time.Hour)})
 	}
-	p.srv.serveCRL("/root.crl", p.root.MustCRL(t, testpki.CRLOptions{Number: 1, ThisUpdate: p.t0.Add(-time.Minute), NextUpdate: p.t0.Add(time.Hour), Revoked: rootRevoked}))
+	p.srv.serveCRL("/root.crl", p.root.MustCRL(t, pkigen.CRLOptions{Number: 1, ThisUpdate: p.t0.Add(-time.Minute), NextUpdate: p.t0.Add(time.Hour), Revoked: rootRevoked}))
 	p.c.SetSources([]revocation.Source{
 		{Issuer: p.root.Cert, CRLURL: p.srv.url("/root.crl")},
 		{Issuer: p.certKey.Cert, CRLURL: p.srv.url("/inter.crl")},
@@ -80,7 +80,7 @@ func TestRevokedCRLSignerMakesItsCRLUnusable(t *testing.T) {
 }
 
 func TestExpiredCRLSigner(t *testing.T) {
-	p := newCRLKeyPKI(t, testpki.Validity(time.Now().Add(-48*time.Hour), time.Now().Add(time.Hour)))
+	p := newCRLKeyPKI(t, pkigen.Validity(time.Now().Add(-48*time.Hour), time.Now().Add(time.Hour)))
 	p.configure(t, p.crlKey)
 	p.mustRefresh(t)
 	admit(t, p.c, p.alice, p.t0)
@@ -91,11 +91,11 @@ func TestExpiredCRLSigner(t *testing.T) {
 // TestCRLSignerWithoutCRLSign: the other key's certificate has a keyUsage
 // without cRLSign, so its signature makes no CRL.
 func TestCRLSignerWithoutCRLSign(t *testing.T) {
-	p := newCRLKeyPKI(t, testpki.KeyUsage(x509.KeyUsageDigitalSignature))
+	p := newCRLKeyPKI(t, pkigen.KeyUsage(x509.KeyUsageDigitalSignature))
 	// crypto/x509 will only sign with a certificate that has cRLSign.
 	relabelled := *p.crlKey.Cert
 	relabelled.KeyUsage |= x509.KeyUsageCRLSign
-	p.configure(t, &testpki.CA{Cert: &relabelled, Key: p.crlKey.Key})
+	p.configure(t, &pkigen.CA{Cert: &relabelled, Key: p.crlKey.Key})
 	err := p.refresh(t)
 	if fetchKind(err) != revocation.KindSignature || !strings.Contains(err.Error(), "cRLSign") {
 		t.Fatalf("RefreshNow = %v, want a signature error naming cRLSign", err)
@@ -107,9 +107,9 @@ func TestCRLSignerWithoutCRLSign(t *testing.T) {
 // itself come from a configured CA.
 func TestCRLSignerOfAnUnconfiguredIssuer(t *testing.T) {
 	p := newCRLKeyPKI(t)
-	stranger := testpki.Root(t, "Stranger", testpki.At(p.t0))
-	l := stranger.Leaf(t, "Inter", testpki.At(p.t0), testpki.KeyUsage(x509.KeyUsageCRLSign), testpki.EKU())
-	p.crlKey = &testpki.CA{Cert: l.Cert, Key: l.Key}
+	stranger := pkigen.Root(t, "Stranger", pkigen.At(p.t0))
+	l := stranger.Leaf(t, "Inter", pkigen.At(p.t0), pkigen.KeyUsage(x509.KeyUsageCRLSign), pkigen.EKU())
+	p.crlKey = &pkigen.CA{Cert: l.Cert, Key: l.Key}
 	p.configure(t, p.crlKey)
 	p.mustRefresh(t)
 	refuseWith(t, p.c, p.alice, p.t0, revocation.ReasonCRLUnavailable, "is not a configured CA")
@@ -122,10 +122,10 @@ func TestCRLSignerOfAnUnconfiguredIssuer(t *testing.T) {
 // is listed on the new key's CRL only, and must be refused.
 func TestKeyRolloverConsultsTheCRLThatCoversTheCertificate(t *testing.T) {
 	f := newFixture(t)
-	oldKey := f.root.Intermediate(t, "Rollover CA", testpki.At(f.t0))
-	newKey := f.root.Intermediate(t, "Rollover CA", testpki.At(f.t0))
-	kept := oldKey.Leaf(t, "kept", testpki.At(f.t0))
-	revoked := oldKey.Leaf(t, "revoked", testpki.At(f.t0))
+	oldKey := f.root.Intermediate(t, "Rollover CA", pkigen.At(f.t0))
+	newKey := f.root.Intermediate(t, "Rollover CA", pkigen.At(f.t0))
+	kept := oldKey.Leaf(t, "kept", pkigen.At(f.t0))
+	revoked := oldKey.Leaf(t, "revoked", pkigen.At(f.t0))
 	selfIssuedDP := idp(fullName(dirName(nameOf(cnATV(cbasn1.PrintableString, "Self-Issued Cert DP")))))
 	f.srv.serveCRL("/old.crl", oldKey.MustCRL(t, withExt(f.crlOpts(1), selfIssuedDP)))
 	f.srv.serveCRL("/new.crl", newKey.MustCRL(t, f.crlOpts(1, revoked)))
@@ -155,10 +155,10 @@ func TestKeyRolloverConsultsTheCRLThatCoversTheCertificate(t *testing.T) {
 // old key's entry.
 func TestRolloverCRLSignedByTheNewKey(t *testing.T) {
 	f := newFixture(t)
-	newKey := f.root.Intermediate(t, "Rollover CA", testpki.At(f.t0))
-	oldKey := f.root.Intermediate(t, "Rollover CA", testpki.At(f.t0))
-	kept := oldKey.Leaf(t, "kept", testpki.At(f.t0))
-	revoked := oldKey.Leaf(t, "revoked", testpki.At(f.t0))
+	newKey := f.root.Intermediate(t, "Rollover CA", pkigen.At(f.t0))
+	oldKey := f.root.Intermediate(t, "Rollover CA", pkigen.At(f.t0))
+	kept := oldKey.Leaf(t, "kept", pkigen.At(f.t0))
+	revoked := oldKey.Leaf(t, "revoked", pkigen.At(f.t0))
 	f.srv.serveCRL("/new.crl", newKey.MustCRL(t, f.crlOpts(1, revoked)))
 	f.c.SetSources([]revocation.Source{
 		{Issuer: f.root.Cert, Exempt: true},
@@ -177,7 +177,7 @@ func TestRolloverCRLSignedByTheNewKey(t *testing.T) {
 // certificates with one SKI; they share one source, one fetch, one CRL.
 func TestSeveralCertificatesOneSKI(t *testing.T) {
 	f := newFixture(t)
-	renewed := f.root.Intermediate(t, "Inter", testpki.At(f.t0), testpki.Key(f.inter.Key))
+	renewed := f.root.Intermediate(t, "Inter", pkigen.At(f.t0), pkigen.Key(f.inter.Key))
 	if string(renewed.Cert.SubjectKeyId) != string(f.inter.Cert.SubjectKeyId) {
 		t.Fatal("test PKI: the renewed certificate has another SKI")
 	}
@@ -208,7 +208,7 @@ func TestSeveralCertificatesOneSKI(t *testing.T) {
 	if entries != 1 {
 		t.Errorf("%d status entries for the SKI, want 1", entries)
 	}
-	viaRenewed := func(l *testpki.Leaf) []*x509.Certificate {
+	viaRenewed := func(l *pkigen.Leaf) []*x509.Certificate {
 		return []*x509.Certificate{l.Cert, renewed.Cert, f.root.Cert}
 	}
 	if err := f.c.Check(viaRenewed(f.alice), f.t0); err != nil {
@@ -234,11 +234,11 @@ func TestSeveralCertificatesOneSKI(t *testing.T) {
 func TestCRLSignerPathIsChecked(t *testing.T) {
 	for _, midRevoked := range []bool{false, true} {
 		f := newFixture(t)
-		mid := f.root.Intermediate(t, "Mid", testpki.At(f.t0))
-		certKey := f.root.Intermediate(t, "Inter", testpki.At(f.t0), testpki.KeyUsage(x509.KeyUsageCertSign))
-		l := mid.Leaf(t, "Inter", testpki.At(f.t0), testpki.KeyUsage(x509.KeyUsageCRLSign), testpki.EKU())
-		crlKey := &testpki.CA{Cert: l.Cert, Key: l.Key}
-		alice := certKey.Leaf(t, "alice", testpki.At(f.t0))
+		mid := f.root.Intermediate(t, "Mid", pkigen.At(f.t0))
+		certKey := f.root.Intermediate(t, "Inter", pkigen.At(f.t0), pkigen.KeyUsage(x509.KeyUsageCertSign))
+		l := mid.Leaf(t, "Inter", pkigen.At(f.t0), pkigen.KeyUsage(x509.KeyUsageCRLSign), pkigen.EKU())
+		crlKey := &pkigen.CA{Cert: l.Cert, Key: l.Key}
+		alice := certKey.Leaf(t, "alice", pkigen.At(f.t0))
 		var rootRevoked []*x509.Certificate
 		if midRevoked {
 			rootRevoked = append(rootRevoked, mid.Cert)
@@ -247,7 +247,7 @@ func TestCRLSignerPathIsChecked(t *testing.T) {
 		for _, c := range rootRevoked {
 			entries = append(entries, x509.RevocationListEntry{SerialNumber: c.SerialNumber, RevocationTime: f.t0.Add(-time.Hour)})
 		}
-		f.srv.serveCRL("/root.crl", f.root.MustCRL(t, testpki.CRLOptions{Number: 1, ThisUpdate: f.t0.Add(-time.Minute), NextUpdate: f.t0.Add(time.Hour), Revoked: entries}))
+		f.srv.serveCRL("/root.crl", f.root.MustCRL(t, pkigen.CRLOptions{Number: 1, ThisUpdate: f.t0.Add(-time.Minute), NextUpdate: f.t0.Add(time.Hour), Revoked: entries}))
 		f.srv.serveCRL("/mid.crl", mid.MustCRL(t, f.crlOpts(1)))
 		f.srv.serveCRL("/inter.crl", crlKey.MustCRL(t, f.crlOpts(1)))
 		f.c.SetSources([]revocation.Source{
@@ -270,12 +270,12 @@ func TestCRLSignerPathIsChecked(t *testing.T) {
 // waits for, and fetches, every CRL of the CA that could clear it.
 func TestRequestFreshAcrossKeys(t *testing.T) {
 	f := newFixture(t)
-	oldKey := f.root.Intermediate(t, "Rollover CA", testpki.At(f.t0))
-	newKey := f.root.Intermediate(t, "Rollover CA", testpki.At(f.t0))
-	caOnly := f.root.Intermediate(t, "Rollover CA", testpki.At(f.t0))
-	kept := oldKey.Leaf(t, "kept", testpki.At(f.t0))
+	oldKey := f.root.Intermediate(t, "Rollover CA", pkigen.At(f.t0))
+	newKey := f.root.Intermediate(t, "Rollover CA", pkigen.At(f.t0))
+	caOnly := f.root.Intermediate(t, "Rollover CA", pkigen.At(f.t0))
+	kept := oldKey.Leaf(t, "kept", pkigen.At(f.t0))
 	serve := func(tu time.Time, n int64) {
-		for path, ca := range map[string]*testpki.CA{"/old.crl": oldKey, "/new.crl": newKey, "/ca-only.crl": caOnly} {
+		for path, ca := range map[string]*pkigen.CA{"/old.crl": oldKey, "/new.crl": newKey, "/ca-only.crl": caOnly} {
 			o := f.crlOpts(n)
 			o.ThisUpdate = tu
 			if ca == caOnly {

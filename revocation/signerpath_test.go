@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/revocation"
 	"github.com/certgate/certgate/trust"
 )
@@ -14,11 +14,11 @@ import (
 // configureWithStore is configure with the sources' VerifySigner set to a
 // trust.Store of the same certificates, as cmd/certgate wires it; calls
 // counts the path validations.
-func (p *crlKeyPKI) configureWithStore(t *testing.T, signer *testpki.CA, extra ...*testpki.CA) (calls *atomic.Int64) {
+func (p *crlKeyPKI) configureWithStore(t *testing.T, signer *pkigen.CA, extra ...*pkigen.CA) (calls *atomic.Int64) {
 	t.Helper()
 	cas := []trust.CA{{Type: trust.AuthorityRoot, Cert: p.root.Cert}}
 	srcs := []revocation.Source{{Issuer: p.root.Cert, CRLURL: p.srv.url("/root.crl")}}
-	for _, ca := range append([]*testpki.CA{p.certKey, p.crlKey}, extra...) {
+	for _, ca := range append([]*pkigen.CA{p.certKey, p.crlKey}, extra...) {
 		cas = append(cas, trust.CA{Type: trust.AuthorityIntermediate, Cert: ca.Cert})
 		url := p.srv.url("/inter.crl")
 		if ca.Cert.Subject.CommonName != "Inter" {
@@ -40,7 +40,7 @@ func (p *crlKeyPKI) configureWithStore(t *testing.T, signer *testpki.CA, extra .
 		srcs[i].VerifySigner = verify
 	}
 	p.srv.serveCRL("/inter.crl", signer.MustCRL(t, p.crlOpts(1, p.bob)))
-	p.srv.serveCRL("/root.crl", p.root.MustCRL(t, testpki.CRLOptions{Number: 1, ThisUpdate: p.t0.Add(-time.Minute), NextUpdate: p.t0.Add(time.Hour)}))
+	p.srv.serveCRL("/root.crl", p.root.MustCRL(t, pkigen.CRLOptions{Number: 1, ThisUpdate: p.t0.Add(-time.Minute), NextUpdate: p.t0.Add(time.Hour)}))
 	p.c.SetSources(srcs)
 	p.mustRefresh(t)
 	return calls
@@ -53,27 +53,27 @@ func (p *crlKeyPKI) configureWithStore(t *testing.T, signer *testpki.CA, extra .
 func TestCRLSignerWithABrokenPath(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		make func(p *crlKeyPKI) (signer *testpki.CA, extra []*testpki.CA)
+		make func(p *crlKeyPKI) (signer *pkigen.CA, extra []*pkigen.CA)
 		want string
 	}{
-		{"weak key", func(p *crlKeyPKI) (*testpki.CA, []*testpki.CA) {
-			l := p.root.Leaf(t, "Inter", testpki.At(p.t0), testpki.KeyUsage(x509.KeyUsageCRLSign), testpki.EKU(), testpki.RSA(1024))
-			return &testpki.CA{Cert: l.Cert, Key: l.Key}, nil
+		{"weak key", func(p *crlKeyPKI) (*pkigen.CA, []*pkigen.CA) {
+			l := p.root.Leaf(t, "Inter", pkigen.At(p.t0), pkigen.KeyUsage(x509.KeyUsageCRLSign), pkigen.EKU(), pkigen.RSA(1024))
+			return &pkigen.CA{Cert: l.Cert, Key: l.Key}, nil
 		}, "RSA key of 1024 bits"},
-		{"outside its issuer's name constraints", func(p *crlKeyPKI) (*testpki.CA, []*testpki.CA) {
-			mid := p.root.Intermediate(t, "Mid", testpki.At(p.t0), testpki.PermittedDNS("contoso.com"))
-			l := mid.Leaf(t, "Inter", testpki.At(p.t0), testpki.KeyUsage(x509.KeyUsageCRLSign), testpki.EKU(), testpki.DNS("crl.fabrikam.com"))
-			return &testpki.CA{Cert: l.Cert, Key: l.Key}, []*testpki.CA{mid}
+		{"outside its issuer's name constraints", func(p *crlKeyPKI) (*pkigen.CA, []*pkigen.CA) {
+			mid := p.root.Intermediate(t, "Mid", pkigen.At(p.t0), pkigen.PermittedDNS("contoso.com"))
+			l := mid.Leaf(t, "Inter", pkigen.At(p.t0), pkigen.KeyUsage(x509.KeyUsageCRLSign), pkigen.EKU(), pkigen.DNS("crl.fabrikam.com"))
+			return &pkigen.CA{Cert: l.Cert, Key: l.Key}, []*pkigen.CA{mid}
 		}, "name constraints"},
-		{"under a CA that may not issue", func(p *crlKeyPKI) (*testpki.CA, []*testpki.CA) {
-			mid := p.root.Intermediate(t, "Mid", testpki.At(p.t0), testpki.KeyUsage(x509.KeyUsageDigitalSignature|x509.KeyUsageCRLSign))
-			l := mid.Leaf(t, "Inter", testpki.At(p.t0), testpki.KeyUsage(x509.KeyUsageCRLSign), testpki.EKU())
-			return &testpki.CA{Cert: l.Cert, Key: l.Key}, []*testpki.CA{mid}
+		{"under a CA that may not issue", func(p *crlKeyPKI) (*pkigen.CA, []*pkigen.CA) {
+			mid := p.root.Intermediate(t, "Mid", pkigen.At(p.t0), pkigen.KeyUsage(x509.KeyUsageDigitalSignature|x509.KeyUsageCRLSign))
+			l := mid.Leaf(t, "Inter", pkigen.At(p.t0), pkigen.KeyUsage(x509.KeyUsageCRLSign), pkigen.EKU())
+			return &pkigen.CA{Cert: l.Cert, Key: l.Key}, []*pkigen.CA{mid}
 		}, "keyCertSign"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newCRLKeyPKI(t)
-			var extra []*testpki.CA
+			var extra []*pkigen.CA
 			p.crlKey, extra = tc.make(p)
 			p.configureWithStore(t, p.crlKey, extra...)
 			refuseWith(t, p.c, p.alice, p.t0, revocation.ReasonCRLUnavailable, "CRL signer", "certification path is not valid", tc.want)
@@ -86,7 +86,7 @@ func TestCRLSignerWithABrokenPath(t *testing.T) {
 // once per span between two validity bounds, not per check: here until
 // the CRL key expires, after which it is asked again and refuses.
 func TestCRLSignerPathValidationIsKept(t *testing.T) {
-	p := newCRLKeyPKI(t, testpki.Validity(time.Now().Add(-time.Hour), time.Now().Add(2*time.Hour)))
+	p := newCRLKeyPKI(t, pkigen.Validity(time.Now().Add(-time.Hour), time.Now().Add(2*time.Hour)))
 	calls := p.configureWithStore(t, p.crlKey)
 	admit(t, p.c, p.alice, p.t0)
 	admit(t, p.c, p.alice, p.t0.Add(time.Minute))
@@ -111,7 +111,7 @@ func TestRevokedCRLSignerWithStore(t *testing.T) {
 	p := newCRLKeyPKI(t)
 	p.configureWithStore(t, p.crlKey)
 	admit(t, p.c, p.alice, p.t0)
-	p.srv.serveCRL("/root.crl", p.root.MustCRL(t, testpki.CRLOptions{Number: 2, ThisUpdate: p.t0.Add(-time.Minute), NextUpdate: p.t0.Add(time.Hour),
+	p.srv.serveCRL("/root.crl", p.root.MustCRL(t, pkigen.CRLOptions{Number: 2, ThisUpdate: p.t0.Add(-time.Minute), NextUpdate: p.t0.Add(time.Hour),
 		Revoked: []x509.RevocationListEntry{{SerialNumber: p.crlKey.Cert.SerialNumber, RevocationTime: p.t0.Add(-time.Hour)}}}))
 	p.mustRefresh(t)
 	refuseWith(t, p.c, p.alice, p.t0, revocation.ReasonCRLUnavailable, "CRL signer", "revoked")

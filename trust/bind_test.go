@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/trust"
 	"golang.org/x/crypto/cryptobyte"
 )
@@ -27,9 +27,9 @@ func parseDir(t testing.TB, doc string) *trust.FileDirectory {
 
 func TestBindFieldAttributePairs(t *testing.T) {
 	root := contosoRoot(t)
-	leaf := root.Leaf(t, "Alice", testpki.At(t0),
-		testpki.UPN("Alice@Contoso.com"), testpki.Email("A.Smith@contoso.com"),
-		testpki.Serial(big.NewInt(0x0a1b2c))).Cert
+	leaf := root.Leaf(t, "Alice", pkigen.At(t0),
+		pkigen.UPN("Alice@Contoso.com"), pkigen.Email("A.Smith@contoso.com"),
+		pkigen.Serial(big.NewInt(0x0a1b2c))).Cert
 	ski := fmt.Sprintf("%X", leaf.SubjectKeyId)
 	pukey := sha1.Sum(leaf.RawSubjectPublicKeyInfo)
 	// Every user is a decoy for the pairs it is not meant for: the right
@@ -96,12 +96,12 @@ func (d errDir) Lookup(context.Context, trust.Attribute, string) ([]trust.User, 
 
 func TestBindOutcomes(t *testing.T) {
 	root := wideRoot(t, "Root")
-	at := testpki.At(t0)
-	alice := root.Leaf(t, "alice", at, testpki.UPN("alice@contoso.com"), testpki.Email("alice@contoso.com")).Cert
-	twoUPNs := root.Leaf(t, "two", at, testpki.UPN("alice@contoso.com", "bob@contoso.com")).Cert
-	sameUser := root.Leaf(t, "same", at, testpki.UPN("alice@contoso.com", "ALICE@contoso.com")).Cert
-	emailOnly := root.Leaf(t, "mail", at, testpki.Email("shared@contoso.com")).Cert
-	bobMail := root.Leaf(t, "bob", at, testpki.Email("bob@contoso.com")).Cert
+	at := pkigen.At(t0)
+	alice := root.Leaf(t, "alice", at, pkigen.UPN("alice@contoso.com"), pkigen.Email("alice@contoso.com")).Cert
+	twoUPNs := root.Leaf(t, "two", at, pkigen.UPN("alice@contoso.com", "bob@contoso.com")).Cert
+	sameUser := root.Leaf(t, "same", at, pkigen.UPN("alice@contoso.com", "ALICE@contoso.com")).Cert
+	emailOnly := root.Leaf(t, "mail", at, pkigen.Email("shared@contoso.com")).Cert
+	bobMail := root.Leaf(t, "bob", at, pkigen.Email("bob@contoso.com")).Cert
 	nothing := root.Leaf(t, "nothing", at).Cert
 	badUPN := handmade(t, root, &x509.Certificate{
 		Subject:        pkix.Name{CommonName: "bad"},
@@ -195,7 +195,7 @@ func BenchmarkBind(b *testing.B) {
 	dir := parseDir(b, doc.String())
 	root := wideRoot(b, "Root")
 	// The first binding misses, so every Bind does two lookups.
-	leaf := root.Leaf(b, "u", testpki.At(t0), testpki.UPN("nobody@contoso.com"), testpki.Email("u5000@contoso.com")).Cert
+	leaf := root.Leaf(b, "u", pkigen.At(t0), pkigen.UPN("nobody@contoso.com"), pkigen.Email("u5000@contoso.com")).Cert
 	binder := trust.NewBinder([]trust.Binding{
 		{Field: trust.FieldPrincipalName, Attribute: trust.AttrUserPrincipalName},
 		{Field: trust.FieldRFC822Name, Attribute: trust.AttrProxyAddresses},

@@ -6,16 +6,16 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/trust"
 )
 
 // A chain is verified against the store, then its leaf is bound to a user.
 func Example() {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	root, _ := testpki.NewRoot("Contoso Root", testpki.At(now))
-	issuing, _ := root.NewIntermediate("Contoso Issuing", testpki.At(now))
-	alice, _ := issuing.NewLeaf("alice", testpki.At(now), testpki.UPN("alice@contoso.com"))
+	root, _ := pkigen.NewRoot("Contoso Root", pkigen.At(now))
+	issuing, _ := root.NewIntermediate("Contoso Issuing", pkigen.At(now))
+	alice, _ := issuing.NewLeaf("alice", pkigen.At(now), pkigen.UPN("alice@contoso.com"))
 
 	store, err := trust.NewStore([]trust.CA{
 		{Type: trust.AuthorityRoot, Cert: root.Cert},

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/trust"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
@@ -115,12 +115,12 @@ func TestParseUPNs(t *testing.T) {
 
 func TestUPNsFromCertificate(t *testing.T) {
 	root := wideRoot(t, "Root")
-	two := root.Leaf(t, "two", testpki.At(t0), testpki.UPN("alice@contoso.com", "alice@fabrikam.com"), testpki.Email("alice@contoso.com"))
+	two := root.Leaf(t, "two", pkigen.At(t0), pkigen.UPN("alice@contoso.com", "alice@fabrikam.com"), pkigen.Email("alice@contoso.com"))
 	got, err := trust.UPNs(two.Cert)
 	if err != nil || !slices.Equal(got, []string{"alice@contoso.com", "alice@fabrikam.com"}) {
 		t.Fatalf("UPNs = %q, %v", got, err)
 	}
-	none := root.Leaf(t, "none", testpki.At(t0))
+	none := root.Leaf(t, "none", pkigen.At(t0))
 	if got, err := trust.UPNs(none.Cert); err != nil || got != nil {
 		t.Fatalf("UPNs of a SAN-less cert = %q, %v", got, err)
 	}
@@ -128,10 +128,10 @@ func TestUPNsFromCertificate(t *testing.T) {
 
 func TestFieldValues(t *testing.T) {
 	root := contosoRoot(t)
-	leaf := root.Leaf(t, "alice", testpki.At(t0),
-		testpki.Subject(pkix.Name{CommonName: "Alice Smith", Organization: []string{"Contoso"}}),
-		testpki.UPN("alice@contoso.com"), testpki.Email("alice@contoso.com", "a.smith@contoso.com"),
-		testpki.Serial(big.NewInt(0x0a1b2c)))
+	leaf := root.Leaf(t, "alice", pkigen.At(t0),
+		pkigen.Subject(pkix.Name{CommonName: "Alice Smith", Organization: []string{"Contoso"}}),
+		pkigen.UPN("alice@contoso.com"), pkigen.Email("alice@contoso.com", "a.smith@contoso.com"),
+		pkigen.Serial(big.NewInt(0x0a1b2c)))
 	pukey := sha1.Sum(leaf.Cert.RawSubjectPublicKeyInfo)
 	tests := []struct {
 		field trust.Field

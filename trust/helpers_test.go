@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/trust"
 )
 
@@ -25,9 +25,9 @@ var (
 )
 
 // wideRoot is a root valid from long before t0 to long after.
-func wideRoot(t testing.TB, cn string, opts ...testpki.Option) *testpki.CA {
+func wideRoot(t testing.TB, cn string, opts ...pkigen.Option) *pkigen.CA {
 	t.Helper()
-	return testpki.Root(t, cn, append([]testpki.Option{testpki.Validity(t0.AddDate(-5, 0, 0), t0.AddDate(5, 0, 0))}, opts...)...)
+	return pkigen.Root(t, cn, append([]pkigen.Option{pkigen.Validity(t0.AddDate(-5, 0, 0), t0.AddDate(5, 0, 0))}, opts...)...)
 }
 
 func mustStore(t testing.TB, cas []trust.CA, opts ...trust.StoreOption) *trust.Store {
@@ -39,15 +39,15 @@ func mustStore(t testing.TB, cas []trust.CA, opts ...trust.StoreOption) *trust.S
 	return s
 }
 
-func rootCA(ca *testpki.CA) trust.CA { return trust.CA{Type: trust.AuthorityRoot, Cert: ca.Cert} }
+func rootCA(ca *pkigen.CA) trust.CA { return trust.CA{Type: trust.AuthorityRoot, Cert: ca.Cert} }
 
-func interCA(ca *testpki.CA) trust.CA {
+func interCA(ca *pkigen.CA) trust.CA {
 	return trust.CA{Type: trust.AuthorityIntermediate, Cert: ca.Cert}
 }
 
-// handmade signs tmpl with ca for what testpki cannot express (no SKI, odd
+// handmade signs tmpl with ca for what pkigen cannot express (no SKI, odd
 // extensions, a chosen issuer DN). Missing fields get leaf defaults.
-func handmade(t testing.TB, ca *testpki.CA, tmpl *x509.Certificate) *x509.Certificate {
+func handmade(t testing.TB, ca *pkigen.CA, tmpl *x509.Certificate) *x509.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -80,7 +80,7 @@ func handmade(t testing.TB, ca *testpki.CA, tmpl *x509.Certificate) *x509.Certif
 
 // contosoRoot is a root whose DN is written the AD CS way (DC=com first in
 // the RDN sequence), to pin the IssuerAndSerialNumber format.
-func contosoRoot(t testing.TB) *testpki.CA {
+func contosoRoot(t testing.TB) *pkigen.CA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -104,5 +104,5 @@ func contosoRoot(t testing.TB) *testpki.CA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testpki.CA{Cert: c, Key: key, Chain: []*x509.Certificate{c}}
+	return &pkigen.CA{Cert: c, Key: key, Chain: []*x509.Certificate{c}}
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/trust"
 	"github.com/certgate/certgate/trust/pathval"
 )
@@ -15,8 +15,8 @@ import (
 // that moment, cached or not, without a new store.
 func TestCAExpiringWhileRunning(t *testing.T) {
 	root := wideRoot(t, "Root")
-	inter := root.Intermediate(t, "Inter", testpki.Validity(t0.AddDate(0, -1, 0), t0.Add(time.Hour)))
-	leaf := inter.Leaf(t, "a", testpki.Validity(t0.AddDate(0, -1, 0), t0.AddDate(1, 0, 0)))
+	inter := root.Intermediate(t, "Inter", pkigen.Validity(t0.AddDate(0, -1, 0), t0.Add(time.Hour)))
+	leaf := inter.Leaf(t, "a", pkigen.Validity(t0.AddDate(0, -1, 0), t0.AddDate(1, 0, 0)))
 	s := mustStore(t, []trust.CA{rootCA(root), interCA(inter)})
 	certs := []*x509.Certificate{leaf.Cert}
 	if _, err := s.Verify(certs, t0); err != nil {
@@ -40,12 +40,12 @@ func TestCAExpiringWhileRunning(t *testing.T) {
 // are kept, either path works, and the issuer is found by name and key.
 func TestCAsSharingAKey(t *testing.T) {
 	root := wideRoot(t, "Root")
-	inter := root.Intermediate(t, "Inter", testpki.Validity(t0.AddDate(-2, 0, 0), t0.AddDate(0, 0, -1)))
-	renewed := root.Intermediate(t, "Inter", testpki.Key(inter.Key), testpki.Validity(t0.AddDate(0, 0, -2), t0.AddDate(2, 0, 0)))
+	inter := root.Intermediate(t, "Inter", pkigen.Validity(t0.AddDate(-2, 0, 0), t0.AddDate(0, 0, -1)))
+	renewed := root.Intermediate(t, "Inter", pkigen.Key(inter.Key), pkigen.Validity(t0.AddDate(0, 0, -2), t0.AddDate(2, 0, 0)))
 	if string(inter.Cert.SubjectKeyId) != string(renewed.Cert.SubjectKeyId) {
 		t.Fatal("test PKI: the renewed CA should have the old SKI")
 	}
-	leaf := inter.Leaf(t, "a", testpki.Validity(t0.AddDate(0, -1, 0), t0.AddDate(0, 1, 0)))
+	leaf := inter.Leaf(t, "a", pkigen.Validity(t0.AddDate(0, -1, 0), t0.AddDate(0, 1, 0)))
 	s := mustStore(t, []trust.CA{rootCA(root), interCA(inter), interCA(renewed)})
 	chain, err := s.Verify([]*x509.Certificate{leaf.Cert}, t0)
 	if err != nil {
@@ -70,9 +70,9 @@ func TestCAsSharingAKey(t *testing.T) {
 // limits, but as a CRL signer: cRLSign, no CA, no clientAuth needed.
 func TestCheckCRLSigner(t *testing.T) {
 	root := wideRoot(t, "Root")
-	inter := root.Intermediate(t, "Inter", testpki.At(t0), testpki.KeyUsage(x509.KeyUsageCertSign))
-	crlKey := root.Leaf(t, "Inter", testpki.At(t0), testpki.KeyUsage(x509.KeyUsageCRLSign), testpki.EKU(x509.ExtKeyUsageServerAuth))
-	weak := root.Leaf(t, "Inter", testpki.At(t0), testpki.KeyUsage(x509.KeyUsageCRLSign), testpki.RSA(1024))
+	inter := root.Intermediate(t, "Inter", pkigen.At(t0), pkigen.KeyUsage(x509.KeyUsageCertSign))
+	crlKey := root.Leaf(t, "Inter", pkigen.At(t0), pkigen.KeyUsage(x509.KeyUsageCRLSign), pkigen.EKU(x509.ExtKeyUsageServerAuth))
+	weak := root.Leaf(t, "Inter", pkigen.At(t0), pkigen.KeyUsage(x509.KeyUsageCRLSign), pkigen.RSA(1024))
 	s := mustStore(t, []trust.CA{rootCA(root), interCA(inter)}, trust.WithClock(func() time.Time { return t0 }))
 	if err := s.CheckCRLSigner(crlKey.Cert, time.Time{}); err != nil {
 		t.Errorf("CRL key: %v", err)

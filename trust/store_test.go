@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/trust"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
@@ -39,13 +39,13 @@ func utf8Value(s string) func(*cryptobyte.Builder) {
 }
 
 func TestVerify(t *testing.T) {
-	at := testpki.At(t0)
+	at := pkigen.At(t0)
 	root := wideRoot(t, "Root")
 	inter := root.Intermediate(t, "Inter", at)
 	foreign := wideRoot(t, "Foreign")
-	constrained := wideRoot(t, "Constrained", testpki.PermittedEmail("contoso.com"))
-	oldInter := root.Intermediate(t, "Old Inter", testpki.Validity(t0.AddDate(-2, 0, 0), t0.Add(-time.Hour)))
-	weakInter := root.Intermediate(t, "Weak Inter", at, testpki.RSA(1024))
+	constrained := wideRoot(t, "Constrained", pkigen.PermittedEmail("contoso.com"))
+	oldInter := root.Intermediate(t, "Old Inter", pkigen.Validity(t0.AddDate(-2, 0, 0), t0.Add(-time.Hour)))
+	weakInter := root.Intermediate(t, "Weak Inter", at, pkigen.RSA(1024))
 	// deep is root → inter → d2 → d3: four certificates with the leaf's
 	// issuer d3 sent by the client.
 	d2 := inter.Intermediate(t, "D2", at)
@@ -57,7 +57,7 @@ func TestVerify(t *testing.T) {
 	short := mustStore(t, []trust.CA{rootCA(root), interCA(inter)}, trust.MaxChainLength(2))
 	fewSANs := mustStore(t, []trust.CA{rootCA(root)}, trust.MaxSANs(2))
 
-	upnCritical := root.Leaf(t, "alice", at, testpki.UPN("alice@contoso.com"), testpki.CriticalSAN())
+	upnCritical := root.Leaf(t, "alice", at, pkigen.UPN("alice@contoso.com"), pkigen.CriticalSAN())
 	badUPNCritical := handmade(t, root, &x509.Certificate{
 		Subject:         pkix.Name{CommonName: "bad upn"},
 		ExtraExtensions: []pkix.Extension{{Id: oidSAN, Critical: true, Value: otherNameSAN(t, trust.OIDUPN, func(b *cryptobyte.Builder) { b.AddASN1Int64(5) })}},
@@ -89,15 +89,15 @@ func TestVerify(t *testing.T) {
 		{name: "foreign CA", store: withInter, certs: []*x509.Certificate{foreign.Leaf(t, "a", at).Cert}, reason: trust.Untrusted, errSubstr: "unknown authority"},
 		{name: "foreign CA sent along", store: rootOnly, certs: []*x509.Certificate{foreign.Leaf(t, "a", at).Cert, foreign.Cert}, reason: trust.Untrusted},
 		{name: "no certificate", store: rootOnly, certs: nil, reason: trust.NoCertificate},
-		{name: "expired leaf", store: withInter, certs: []*x509.Certificate{inter.Leaf(t, "a", testpki.Validity(t0.Add(-48*time.Hour), t0.Add(-time.Second))).Cert}, reason: trust.Expired},
-		{name: "not yet valid leaf", store: withInter, certs: []*x509.Certificate{inter.Leaf(t, "a", testpki.Validity(t0.Add(time.Second), t0.Add(48*time.Hour))).Cert}, reason: trust.NotYetValid},
+		{name: "expired leaf", store: withInter, certs: []*x509.Certificate{inter.Leaf(t, "a", pkigen.Validity(t0.Add(-48*time.Hour), t0.Add(-time.Second))).Cert}, reason: trust.Expired},
+		{name: "not yet valid leaf", store: withInter, certs: []*x509.Certificate{inter.Leaf(t, "a", pkigen.Validity(t0.Add(time.Second), t0.Add(48*time.Hour))).Cert}, reason: trust.NotYetValid},
 		{name: "valid leaf checked later", store: withInter, certs: []*x509.Certificate{inter.Leaf(t, "a", at).Cert}, at: t0.AddDate(2, 0, 0), reason: trust.Expired},
 		{name: "valid leaf checked earlier", store: withInter, certs: []*x509.Certificate{inter.Leaf(t, "a", at).Cert}, at: t0.AddDate(0, -1, 0), reason: trust.NotYetValid},
-		{name: "expired intermediate", store: rootOnly, certs: []*x509.Certificate{oldInter.Leaf(t, "a", testpki.Validity(t0.AddDate(-1, 0, 0), t0.AddDate(1, 0, 0))).Cert, oldInter.Cert}, reason: trust.Expired},
-		{name: "serverAuth-only leaf", store: withInter, certs: []*x509.Certificate{inter.Leaf(t, "srv", at, testpki.EKU(x509.ExtKeyUsageServerAuth)).Cert}, reason: trust.BadUsage},
+		{name: "expired intermediate", store: rootOnly, certs: []*x509.Certificate{oldInter.Leaf(t, "a", pkigen.Validity(t0.AddDate(-1, 0, 0), t0.AddDate(1, 0, 0))).Cert, oldInter.Cert}, reason: trust.Expired},
+		{name: "serverAuth-only leaf", store: withInter, certs: []*x509.Certificate{inter.Leaf(t, "srv", at, pkigen.EKU(x509.ExtKeyUsageServerAuth)).Cert}, reason: trust.BadUsage},
 		{name: "CA certificate as client", store: withInter, certs: []*x509.Certificate{inter.Cert}, reason: trust.BadUsage},
-		{name: "email outside name constraints", store: withConstrained, certs: []*x509.Certificate{constrained.Leaf(t, "bob", at, testpki.Email("bob@fabrikam.com")).Cert}, reason: trust.NameConstraints},
-		{name: "email inside name constraints", store: withConstrained, certs: []*x509.Certificate{constrained.Leaf(t, "bob", at, testpki.Email("bob@contoso.com")).Cert}, reason: trust.OK, chainLen: 2},
+		{name: "email outside name constraints", store: withConstrained, certs: []*x509.Certificate{constrained.Leaf(t, "bob", at, pkigen.Email("bob@fabrikam.com")).Cert}, reason: trust.NameConstraints},
+		{name: "email inside name constraints", store: withConstrained, certs: []*x509.Certificate{constrained.Leaf(t, "bob", at, pkigen.Email("bob@contoso.com")).Cert}, reason: trust.OK, chainLen: 2},
 		{name: "critical UPN-only SAN", store: rootOnly, certs: []*x509.Certificate{upnCritical.Cert}, reason: trust.OK, chainLen: 2},
 		{name: "critical SAN with malformed UPN", store: rootOnly, certs: []*x509.Certificate{badUPNCritical}, reason: trust.Untrusted, errSubstr: "malformed subjectAltName"},
 		{name: "critical SAN with other otherName only", store: rootOnly, certs: []*x509.Certificate{otherOnlyCritical}, reason: trust.Untrusted, errSubstr: "unhandled critical extension"},
@@ -105,11 +105,11 @@ func TestVerify(t *testing.T) {
 		{name: "chain too long", store: short, certs: []*x509.Certificate{inter.Leaf(t, "a", at).Cert}, reason: trust.Untrusted, errSubstr: "longer than the maximum 2"},
 		{name: "chain at the maximum", store: short, certs: []*x509.Certificate{root.Leaf(t, "a", at).Cert}, reason: trust.OK, chainLen: 2},
 		{name: "too many certificates sent", store: short, certs: []*x509.Certificate{root.Leaf(t, "a", at).Cert, inter.Cert, root.Cert}, reason: trust.Untrusted, errSubstr: "client sent 3 certificates"},
-		{name: "small RSA leaf", store: rootOnly, certs: []*x509.Certificate{root.Leaf(t, "a", at, testpki.RSA(1024)).Cert}, reason: trust.Untrusted, errSubstr: "1024 bits"},
+		{name: "small RSA leaf", store: rootOnly, certs: []*x509.Certificate{root.Leaf(t, "a", at, pkigen.RSA(1024)).Cert}, reason: trust.Untrusted, errSubstr: "1024 bits"},
 		{name: "small RSA intermediate", store: rootOnly, certs: []*x509.Certificate{weakInter.Leaf(t, "a", at).Cert, weakInter.Cert}, reason: trust.Untrusted, errSubstr: "1024 bits"},
-		{name: "RSA 2048 leaf", store: rootOnly, certs: []*x509.Certificate{root.Leaf(t, "a", at, testpki.RSA(2048)).Cert}, reason: trust.OK, chainLen: 2},
-		{name: "too many SANs", store: fewSANs, certs: []*x509.Certificate{root.Leaf(t, "a", at, testpki.Email("a@x.com", "b@x.com", "c@x.com")).Cert}, reason: trust.Untrusted, errSubstr: "3 subjectAltName entries"},
-		{name: "SANs at the maximum", store: fewSANs, certs: []*x509.Certificate{root.Leaf(t, "a", at, testpki.Email("a@x.com", "b@x.com")).Cert}, reason: trust.OK, chainLen: 2},
+		{name: "RSA 2048 leaf", store: rootOnly, certs: []*x509.Certificate{root.Leaf(t, "a", at, pkigen.RSA(2048)).Cert}, reason: trust.OK, chainLen: 2},
+		{name: "too many SANs", store: fewSANs, certs: []*x509.Certificate{root.Leaf(t, "a", at, pkigen.Email("a@x.com", "b@x.com", "c@x.com")).Cert}, reason: trust.Untrusted, errSubstr: "3 subjectAltName entries"},
+		{name: "SANs at the maximum", store: fewSANs, certs: []*x509.Certificate{root.Leaf(t, "a", at, pkigen.Email("a@x.com", "b@x.com")).Cert}, reason: trust.OK, chainLen: 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,7 +149,7 @@ func TestVerify(t *testing.T) {
 // "critical UPN-only SAN" row above exercises certgate's own handling.
 func TestCriticalUPNOnlySANFailsInCryptoX509(t *testing.T) {
 	root := wideRoot(t, "Root")
-	leaf := root.Leaf(t, "alice", testpki.At(t0), testpki.UPN("alice@contoso.com"), testpki.CriticalSAN())
+	leaf := root.Leaf(t, "alice", pkigen.At(t0), pkigen.UPN("alice@contoso.com"), pkigen.CriticalSAN())
 	roots := x509.NewCertPool()
 	roots.AddCert(root.Cert)
 	_, err := leaf.Cert.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: t0, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
@@ -168,12 +168,12 @@ func TestCriticalUPNOnlySANFailsInCryptoX509(t *testing.T) {
 }
 
 func TestVerifyPrefersShortestChain(t *testing.T) {
-	at := testpki.At(t0)
+	at := pkigen.At(t0)
 	root := wideRoot(t, "Root")
 	inter := root.Intermediate(t, "Inter", at)
 	// The same name and key as inter, self-signed: a second anchor the leaf
 	// chains to directly, next to leaf → inter → root.
-	direct := testpki.Root(t, "Inter", at, testpki.Key(inter.Key))
+	direct := pkigen.Root(t, "Inter", at, pkigen.Key(inter.Key))
 	s := mustStore(t, []trust.CA{rootCA(root), rootCA(direct)})
 	leaf := inter.Leaf(t, "a", at)
 	chain, err := s.Verify([]*x509.Certificate{leaf.Cert, inter.Cert}, t0)
@@ -194,15 +194,15 @@ func subjects(chain []*x509.Certificate) []string {
 }
 
 func TestNewStore(t *testing.T) {
-	at := testpki.At(t0)
+	at := pkigen.At(t0)
 	root := wideRoot(t, "Root")
 	inter := root.Intermediate(t, "Inter", at)
 	inter2 := inter.Intermediate(t, "Inter2", at)
 	foreign := wideRoot(t, "Foreign")
 	stray := foreign.Intermediate(t, "Stray", at)
-	weakRoot := testpki.Root(t, "Weak", at, testpki.RSA(1024))
+	weakRoot := pkigen.Root(t, "Weak", at, pkigen.RSA(1024))
 	leaf := root.Leaf(t, "leaf", at)
-	expiredInter := root.Intermediate(t, "Expired", testpki.Validity(t0.AddDate(-2, 0, 0), t0.AddDate(-1, 0, 0)))
+	expiredInter := root.Intermediate(t, "Expired", pkigen.Validity(t0.AddDate(-2, 0, 0), t0.AddDate(-1, 0, 0)))
 
 	tests := []struct {
 		name    string
@@ -262,9 +262,9 @@ func TestNewStore(t *testing.T) {
 // accepts it.
 func TestIntermediateIsNotAnAnchor(t *testing.T) {
 	root := wideRoot(t, "Root") // valid until t0 + 5 years
-	inter := root.Intermediate(t, "Inter", testpki.Validity(t0.AddDate(-1, 0, 0), t0.AddDate(10, 0, 0)))
+	inter := root.Intermediate(t, "Inter", pkigen.Validity(t0.AddDate(-1, 0, 0), t0.AddDate(10, 0, 0)))
 	s := mustStore(t, []trust.CA{rootCA(root), interCA(inter)})
-	leaf := inter.Leaf(t, "a", testpki.Validity(t0.AddDate(6, 0, 0), t0.AddDate(7, 0, 0)))
+	leaf := inter.Leaf(t, "a", pkigen.Validity(t0.AddDate(6, 0, 0), t0.AddDate(7, 0, 0)))
 	later := t0.AddDate(6, 0, 1)
 
 	_, err := leaf.Cert.Verify(x509.VerifyOptions{Roots: s.HintPool(), CurrentTime: later, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
@@ -281,7 +281,7 @@ func TestIntermediateIsNotAnAnchor(t *testing.T) {
 }
 
 func TestStoreAccessors(t *testing.T) {
-	at := testpki.At(t0)
+	at := pkigen.At(t0)
 	root := wideRoot(t, "Root")
 	inter := root.Intermediate(t, "Inter", at)
 	other := wideRoot(t, "Other")
@@ -345,7 +345,7 @@ func TestStoreAccessors(t *testing.T) {
 
 func TestCASKIFallback(t *testing.T) {
 	root := wideRoot(t, "Root")
-	// testpki writes method-1 SKIs, so the computation must agree with it.
+	// pkigen writes method-1 SKIs, so the computation must agree with it.
 	if got := trust.ComputeSKI(root.Cert); !bytes.Equal(got, root.Cert.SubjectKeyId) {
 		t.Fatalf("ComputeSKI = %X, want %X", got, root.Cert.SubjectKeyId)
 	}
@@ -360,11 +360,11 @@ func TestCASKIFallback(t *testing.T) {
 }
 
 func TestVerifyCache(t *testing.T) {
-	at := testpki.At(t0)
+	at := pkigen.At(t0)
 	root := wideRoot(t, "Root")
 	inter := root.Intermediate(t, "Inter", at)
 	s := mustStore(t, []trust.CA{rootCA(root), interCA(inter)})
-	leaf := inter.Leaf(t, "a", testpki.Validity(t0.Add(-time.Hour), t0.Add(time.Hour)))
+	leaf := inter.Leaf(t, "a", pkigen.Validity(t0.Add(-time.Hour), t0.Add(time.Hour)))
 	certs := []*x509.Certificate{leaf.Cert}
 
 	first, err := s.Verify(certs, t0)
@@ -413,7 +413,7 @@ func TestVerifyCache(t *testing.T) {
 // Many goroutines verifying many distinct chains through a tiny cache:
 // eviction and lookups race (go test -race) and every answer stays right.
 func TestVerifyCacheConcurrent(t *testing.T) {
-	at := testpki.At(t0)
+	at := pkigen.At(t0)
 	root := wideRoot(t, "Root")
 	inter := root.Intermediate(t, "Inter", at)
 	foreign := wideRoot(t, "Foreign")
@@ -450,11 +450,11 @@ func TestVerifyCacheConcurrent(t *testing.T) {
 }
 
 func BenchmarkVerify(b *testing.B) {
-	at := testpki.At(t0)
+	at := pkigen.At(t0)
 	root := wideRoot(b, "Root")
 	inter := root.Intermediate(b, "Inter", at)
 	cas := []trust.CA{rootCA(root), interCA(inter)}
-	leaf := inter.Leaf(b, "alice", at, testpki.UPN("alice@contoso.com"))
+	leaf := inter.Leaf(b, "alice", at, pkigen.UPN("alice@contoso.com"))
 	certs := []*x509.Certificate{leaf.Cert, inter.Cert}
 	for _, bc := range []struct {
 		name string

@@ -29,7 +29,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/revocation"
 )
 
@@ -38,7 +38,7 @@ import (
 // only wraps and signs it. crypto/x509.CreateRevocationList takes tens of
 // seconds and gigabytes for a million entries.
 type crlMaker struct {
-	ca      *testpki.CA
+	ca      *pkigen.CA
 	revoked []byte // the whole revokedCertificates SEQUENCE, or nil
 	entries int
 	sample  []*big.Int // a few listed serials, for lookups that must hit
@@ -46,7 +46,7 @@ type crlMaker struct {
 
 // newCRLMaker lists n serials: extra first, then random 16-byte serials (as
 // AD CS writes them) drawn from seed.
-func newCRLMaker(ca *testpki.CA, n int, seed uint64, extra ...*big.Int) (*crlMaker, error) {
+func newCRLMaker(ca *pkigen.CA, n int, seed uint64, extra ...*big.Int) (*crlMaker, error) {
 	if n < len(extra) {
 		return nil, fmt.Errorf("crl: %d entries cannot hold %d listed serials", n, len(extra))
 	}
@@ -237,7 +237,7 @@ func runCRL(ctx context.Context, args []string, out io.Writer) error {
 		}
 		defer os.RemoveAll(dir)
 		t0 := time.Now()
-		ca, err := testpki.NewRoot("certgate bench CRL CA")
+		ca, err := pkigen.NewRoot("certgate bench CRL CA")
 		if err != nil {
 			return err
 		}

@@ -16,7 +16,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 // The files `pki` writes into its folder.
@@ -49,9 +49,9 @@ const crlSeed = 20261125
 // benchPKI is what `pki` makes; tests use it directly.
 type benchPKI struct {
 	dir     string
-	root    *testpki.CA
+	root    *pkigen.CA
 	maker   *crlMaker
-	revoked *testpki.Leaf
+	revoked *pkigen.Leaf
 }
 
 // makePKI writes a one-level PKI (root → leaves) so that nginx, which
@@ -61,7 +61,7 @@ func makePKI(dir string, bigEntries int) (*benchPKI, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	root, err := testpki.NewRoot("certgate bench root")
+	root, err := pkigen.NewRoot("certgate bench root")
 	if err != nil {
 		return nil, err
 	}
@@ -69,11 +69,11 @@ func makePKI(dir string, bigEntries int) (*benchPKI, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := root.NewLeaf(benchUser, testpki.UPN(benchUser), testpki.Email(benchUser))
+	client, err := root.NewLeaf(benchUser, pkigen.UPN(benchUser), pkigen.Email(benchUser))
 	if err != nil {
 		return nil, err
 	}
-	revoked, err := root.NewLeaf("mallory@contoso.com", testpki.UPN("mallory@contoso.com"))
+	revoked, err := root.NewLeaf("mallory@contoso.com", pkigen.UPN("mallory@contoso.com"))
 	if err != nil {
 		return nil, err
 	}
@@ -81,27 +81,27 @@ func makePKI(dir string, bigEntries int) (*benchPKI, error) {
 		path string
 		fn   func(string) error
 	}{
-		{fileRoot, func(p string) error { return testpki.WriteCert(p, root.Cert) }},
-		{fileRootKey, func(p string) error { return testpki.WriteKey(p, root.Key) }},
-		{fileServer, func(p string) error { return testpki.WriteCert(p, server.Cert) }},
-		{fileServerKey, func(p string) error { return testpki.WriteKey(p, server.Key) }},
-		{fileClient, func(p string) error { return testpki.WriteCert(p, client.Cert) }},
-		{fileClientKey, func(p string) error { return testpki.WriteKey(p, client.Key) }},
-		{fileRevoked, func(p string) error { return testpki.WriteCert(p, revoked.Cert) }},
-		{fileRevokedKey, func(p string) error { return testpki.WriteKey(p, revoked.Key) }},
+		{fileRoot, func(p string) error { return pkigen.WriteCert(p, root.Cert) }},
+		{fileRootKey, func(p string) error { return pkigen.WriteKey(p, root.Key) }},
+		{fileServer, func(p string) error { return pkigen.WriteCert(p, server.Cert) }},
+		{fileServerKey, func(p string) error { return pkigen.WriteKey(p, server.Key) }},
+		{fileClient, func(p string) error { return pkigen.WriteCert(p, client.Cert) }},
+		{fileClientKey, func(p string) error { return pkigen.WriteKey(p, client.Key) }},
+		{fileRevoked, func(p string) error { return pkigen.WriteCert(p, revoked.Cert) }},
+		{fileRevokedKey, func(p string) error { return pkigen.WriteKey(p, revoked.Key) }},
 		{fileAssertES256, func(p string) error {
 			k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			if err != nil {
 				return err
 			}
-			return testpki.WriteKey(p, k)
+			return pkigen.WriteKey(p, k)
 		}},
 		{fileAssertEd, func(p string) error {
 			_, k, err := ed25519.GenerateKey(rand.Reader)
 			if err != nil {
 				return err
 			}
-			return testpki.WriteKey(p, k)
+			return pkigen.WriteKey(p, k)
 		}},
 	}
 	for _, w := range write {
@@ -111,11 +111,11 @@ func makePKI(dir string, bigEntries int) (*benchPKI, error) {
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	// The small CRL: the revoked client and nine others, signed by crypto/x509.
-	entries := testpki.Revoke(now.Add(-2*time.Hour), revoked.Cert.SerialNumber)
+	entries := pkigen.Revoke(now.Add(-2*time.Hour), revoked.Cert.SerialNumber)
 	for i := range 9 {
-		entries = append(entries, testpki.Revoke(now.Add(-2*time.Hour), big.NewInt(int64(0x7000_0000+i)))...)
+		entries = append(entries, pkigen.Revoke(now.Add(-2*time.Hour), big.NewInt(int64(0x7000_0000+i)))...)
 	}
-	small, err := root.CRL(testpki.CRLOptions{Number: 1, ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(30 * 24 * time.Hour), Revoked: entries})
+	small, err := root.CRL(pkigen.CRLOptions{Number: 1, ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(30 * 24 * time.Hour), Revoked: entries})
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +152,7 @@ func writeCRL(dir, derName, pemName string, der []byte) error {
 }
 
 // loadCA reads the root and its key back from a `pki` folder.
-func loadCA(dir string) (*testpki.CA, error) {
+func loadCA(dir string) (*pkigen.CA, error) {
 	certPEM, err := os.ReadFile(filepath.Join(dir, fileRoot))
 	if err != nil {
 		return nil, err
@@ -181,7 +181,7 @@ func loadCA(dir string) (*testpki.CA, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: not a signing key", fileRootKey)
 	}
-	return &testpki.CA{Cert: cert, Key: signer, Chain: []*x509.Certificate{cert}}, nil
+	return &pkigen.CA{Cert: cert, Key: signer, Chain: []*x509.Certificate{cert}}, nil
 }
 
 func runPKI(args []string, out io.Writer) error {

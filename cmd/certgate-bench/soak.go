@@ -23,7 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 // soak runs a real certgate binary for a bounded time under a mix of good,
@@ -124,7 +124,7 @@ func runSoak(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	// PKI: alice good, bob revoked on the intermediate's CRL, mallory unmapped.
-	root, err := testpki.NewRoot("soak root")
+	root, err := pkigen.NewRoot("soak root")
 	if err != nil {
 		return err
 	}
@@ -137,26 +137,26 @@ func runSoak(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	bobSerial := big.NewInt(0xb0b)
-	leaves := [3]*testpki.Leaf{}
+	leaves := [3]*pkigen.Leaf{}
 	for i, spec := range []struct {
 		cn   string
-		opts []testpki.Option
+		opts []pkigen.Option
 	}{
-		{"alice", []testpki.Option{testpki.UPN("alice@contoso.com")}},
-		{"bob", []testpki.Option{testpki.UPN("bob@contoso.com"), testpki.Serial(bobSerial)}},
-		{"mallory", []testpki.Option{testpki.UPN("mallory@fabrikam.com")}},
+		{"alice", []pkigen.Option{pkigen.UPN("alice@contoso.com")}},
+		{"bob", []pkigen.Option{pkigen.UPN("bob@contoso.com"), pkigen.Serial(bobSerial)}},
+		{"mallory", []pkigen.Option{pkigen.UPN("mallory@fabrikam.com")}},
 	} {
 		if leaves[i], err = inter.NewLeaf(spec.cn, spec.opts...); err != nil {
 			return err
 		}
 	}
-	if err := testpki.WriteCert(filepath.Join(dir, "root.pem"), root.Cert); err != nil {
+	if err := pkigen.WriteCert(filepath.Join(dir, "root.pem"), root.Cert); err != nil {
 		return err
 	}
-	if err := testpki.WriteCert(filepath.Join(dir, "inter.pem"), inter.Cert); err != nil {
+	if err := pkigen.WriteCert(filepath.Join(dir, "inter.pem"), inter.Cert); err != nil {
 		return err
 	}
-	if err := testpki.WriteLeaf(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem"), server, true); err != nil {
+	if err := pkigen.WriteLeaf(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem"), server, true); err != nil {
 		return err
 	}
 	users := "users:\n  - userPrincipalName: alice@contoso.com\n  - userPrincipalName: bob@contoso.com\n"
@@ -172,12 +172,12 @@ func runSoak(ctx context.Context, args []string, out io.Writer) error {
 	publish := func() error {
 		n := crlNumber.Add(1)
 		now := time.Now()
-		der, err := inter.CRL(testpki.CRLOptions{Number: n, ThisUpdate: now.Add(-time.Second), NextUpdate: now.Add(time.Hour),
-			Revoked: testpki.Revoke(now.Add(-time.Hour), bobSerial, big.NewInt(1_000_000+n))})
+		der, err := inter.CRL(pkigen.CRLOptions{Number: n, ThisUpdate: now.Add(-time.Second), NextUpdate: now.Add(time.Hour),
+			Revoked: pkigen.Revoke(now.Add(-time.Hour), bobSerial, big.NewInt(1_000_000+n))})
 		if err != nil {
 			return err
 		}
-		rder, err := root.CRL(testpki.CRLOptions{Number: n, ThisUpdate: now.Add(-time.Second), NextUpdate: now.Add(time.Hour)})
+		rder, err := root.CRL(pkigen.CRLOptions{Number: n, ThisUpdate: now.Add(-time.Second), NextUpdate: now.Add(time.Hour)})
 		if err != nil {
 			return err
 		}

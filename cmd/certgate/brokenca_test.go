@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/internal/pkits"
-	"github.com/certgate/certgate/internal/testpki"
 )
 
 // A configured CA that is broken (here: expired) is a runtime fact: serve
@@ -20,7 +20,7 @@ import (
 // refused with a reason naming it, and metrics and /status.json show it.
 func TestBrokenCAIsReportedNotFatal(t *testing.T) {
 	now := time.Now()
-	var old *testpki.CA
+	var old *pkigen.CA
 	var oldLeaf string
 	e := newEnv(t, envConfig{
 		caYAML: `  - authorityType: root
@@ -34,9 +34,9 @@ func TestBrokenCAIsReportedNotFatal(t *testing.T) {
     crlExempt: true
 `,
 		beforeStart: func(e *env) {
-			old = e.root.Intermediate(t, "Old Issuing CA", testpki.Validity(now.Add(-72*time.Hour), now.Add(-time.Hour)))
-			must(t, testpki.WriteCert(filepath.Join(e.dir, "ca", "old.pem"), old.Cert))
-			oldLeaf, _ = e.writeLeaf("old-alice", old.Leaf(t, "alice", testpki.UPN("alice@contoso.com"), testpki.Validity(now.Add(-48*time.Hour), now.Add(48*time.Hour))))
+			old = e.root.Intermediate(t, "Old Issuing CA", pkigen.Validity(now.Add(-72*time.Hour), now.Add(-time.Hour)))
+			must(t, pkigen.WriteCert(filepath.Join(e.dir, "ca", "old.pem"), old.Cert))
+			oldLeaf, _ = e.writeLeaf("old-alice", old.Leaf(t, "alice", pkigen.UPN("alice@contoso.com"), pkigen.Validity(now.Add(-48*time.Hour), now.Add(48*time.Hour))))
 		},
 	})
 	cfg := filepath.Join(e.dir, "certgate.yaml")
@@ -57,7 +57,7 @@ func TestBrokenCAIsReportedNotFatal(t *testing.T) {
 	}
 
 	// The other CAs keep working.
-	alice, _ := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+	alice, _ := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
 	if code, out, _ := runCLI(t, "check", "--config", cfg, alice); code != 0 {
 		t.Fatalf("check under the good intermediate: exit %d %s", code, out)
 	}
@@ -109,7 +109,7 @@ func TestCheckExplains(t *testing.T) {
 		t.Fatalf("a file that is no certificate: exit %d, want 2", code)
 	}
 
-	foreign, _ := e.writeLeaf("eve", testpki.Root(t, "Foreign Root").Leaf(t, "eve", testpki.UPN("alice@contoso.com")))
+	foreign, _ := e.writeLeaf("eve", pkigen.Root(t, "Foreign Root").Leaf(t, "eve", pkigen.UPN("alice@contoso.com")))
 	code, out, _ := runCLI(t, "check", "--config", cfg, "--json", foreign)
 	var res checkResult
 	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 1 {

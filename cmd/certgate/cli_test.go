@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 // runCLI runs certgate in process as main would and returns its exit code.
@@ -26,10 +26,10 @@ func TestCheckAndValidate(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	cfg := filepath.Join(e.dir, "certgate.yaml")
 	now := time.Now()
-	alice, _ := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
-	expired, _ := e.writeLeaf("old", e.inter.Leaf(t, "old", testpki.UPN("alice@contoso.com"), testpki.Validity(now.Add(-48*time.Hour), now.Add(-30*time.Minute))))
-	unmapped, _ := e.writeLeaf("mallory", e.inter.Leaf(t, "mallory", testpki.UPN("mallory@fabrikam.com")))
-	foreign, _ := e.writeLeaf("eve", testpki.Root(t, "Foreign").Leaf(t, "eve", testpki.UPN("alice@contoso.com")))
+	alice, _ := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
+	expired, _ := e.writeLeaf("old", e.inter.Leaf(t, "old", pkigen.UPN("alice@contoso.com"), pkigen.Validity(now.Add(-48*time.Hour), now.Add(-30*time.Minute))))
+	unmapped, _ := e.writeLeaf("mallory", e.inter.Leaf(t, "mallory", pkigen.UPN("mallory@fabrikam.com")))
+	foreign, _ := e.writeLeaf("eve", pkigen.Root(t, "Foreign").Leaf(t, "eve", pkigen.UPN("alice@contoso.com")))
 
 	cases := []struct {
 		name string
@@ -107,7 +107,7 @@ func TestRevokeSessionsUsersFlag(t *testing.T) {
 // check refused such a config for its missing serverTLS.
 func TestCheckNeedsOnlyTheDecision(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	alice, _ := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+	alice, _ := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
 	cfg := filepath.Join(e.dir, "workstation.yaml")
 	must(t, os.WriteFile(cfg, []byte(`trustedCertificateAuthorities:
   - authorityType: root

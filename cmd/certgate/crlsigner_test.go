@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 // A CA whose CRLs another of its keys signs (a separate CRL-signing key):
@@ -20,31 +20,31 @@ import (
 // revocation's own checks of dates and revocation do not see, makes the
 // CA's CRLs unusable, and the verdict says why.
 func TestCheckCRLSignerPathValidation(t *testing.T) {
-	root := testpki.Root(t, "Signer Root")
-	inter := root.Intermediate(t, "Issuing CA", testpki.KeyUsage(x509.KeyUsageCertSign))
-	alice := inter.Leaf(t, "alice", testpki.UPN("alice@contoso.com"))
+	root := pkigen.Root(t, "Signer Root")
+	inter := root.Intermediate(t, "Issuing CA", pkigen.KeyUsage(x509.KeyUsageCertSign))
+	alice := inter.Leaf(t, "alice", pkigen.UPN("alice@contoso.com"))
 	for _, tc := range []struct {
 		name    string
-		keyOpts []testpki.Option
+		keyOpts []pkigen.Option
 		code    int
 		want    []string
 	}{
 		{"sound signing key", nil, 0, nil},
-		{"1024-bit signing key", []testpki.Option{testpki.RSA(1024)}, 1, []string{"crl_unavailable", "CRL signer", "certification path is not valid", "RSA key of 1024 bits"}},
+		{"1024-bit signing key", []pkigen.Option{pkigen.RSA(1024)}, 1, []string{"crl_unavailable", "CRL signer", "certification path is not valid", "RSA key of 1024 bits"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			l := root.Leaf(t, "Issuing CA", append([]testpki.Option{testpki.KeyUsage(x509.KeyUsageCRLSign), testpki.EKU()}, tc.keyOpts...)...)
-			crlKey := &testpki.CA{Cert: l.Cert, Key: l.Key}
+			l := root.Leaf(t, "Issuing CA", append([]pkigen.Option{pkigen.KeyUsage(x509.KeyUsageCRLSign), pkigen.EKU()}, tc.keyOpts...)...)
+			crlKey := &pkigen.CA{Cert: l.Cert, Key: l.Key}
 			now := time.Now()
-			must(t, os.WriteFile(filepath.Join(dir, "inter.crl"), crlKey.MustCRL(t, testpki.CRLOptions{Number: 1, ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(time.Hour)}), 0o644))
+			must(t, os.WriteFile(filepath.Join(dir, "inter.crl"), crlKey.MustCRL(t, pkigen.CRLOptions{Number: 1, ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(time.Hour)}), 0o644))
 			var cas strings.Builder
 			for i, c := range []struct {
 				typ  string
 				cert *x509.Certificate
 			}{{"root", root.Cert}, {"intermediate", inter.Cert}, {"intermediate", crlKey.Cert}} {
 				p := filepath.Join(dir, fmt.Sprintf("ca%d.pem", i))
-				must(t, testpki.WriteCert(p, c.cert))
+				must(t, pkigen.WriteCert(p, c.cert))
 				fmt.Fprintf(&cas, "  - authorityType: %s\n    trustedCertificate: %s\n", c.typ, p)
 				if i == 0 {
 					cas.WriteString("    crlExempt: true\n")
@@ -53,9 +53,9 @@ func TestCheckCRLSignerPathValidation(t *testing.T) {
 				}
 			}
 			server := root.Server(t, []string{"localhost"})
-			must(t, testpki.WriteLeaf(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem"), server, true))
+			must(t, pkigen.WriteLeaf(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem"), server, true))
 			leaf := filepath.Join(dir, "alice.pem")
-			must(t, testpki.WriteCert(leaf, alice.Cert))
+			must(t, pkigen.WriteCert(leaf, alice.Cert))
 			cfg := filepath.Join(dir, "certgate.yaml")
 			must(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`listen: "127.0.0.1:0"
 admin:

@@ -23,15 +23,15 @@ import (
 	"time"
 
 	verifyassertion "github.com/certgate/certgate/examples/verify-assertion"
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 // demoPKI is the throwaway PKI of `certgate demo`, kept in one folder so
 // the printed curl lines keep working across runs.
 type demoPKI struct {
 	dir   string
-	root  *testpki.CA
-	inter *testpki.CA
+	root  *pkigen.CA
+	inter *pkigen.CA
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -269,7 +269,7 @@ func loadOrMakeDemoPKI(dir string) (*demoPKI, error) {
 		return p, nil
 	}
 	var err error
-	if p.root, err = testpki.NewRoot("certgate demo root CA"); err != nil {
+	if p.root, err = pkigen.NewRoot("certgate demo root CA"); err != nil {
 		return nil, err
 	}
 	if p.inter, err = p.root.NewIntermediate("certgate demo intermediate CA"); err != nil {
@@ -279,28 +279,28 @@ func loadOrMakeDemoPKI(dir string) (*demoPKI, error) {
 	if err != nil {
 		return nil, err
 	}
-	leaves := map[string][]testpki.Option{
-		"alice":   {testpki.UPN("alice@contoso.com"), testpki.Email("alice@contoso.com")},
-		"bob":     {testpki.UPN("bob@contoso.com"), testpki.Email("bob@contoso.com"), testpki.Serial(big.NewInt(0xb0b))},
-		"mallory": {testpki.UPN("mallory@fabrikam.com")},
+	leaves := map[string][]pkigen.Option{
+		"alice":   {pkigen.UPN("alice@contoso.com"), pkigen.Email("alice@contoso.com")},
+		"bob":     {pkigen.UPN("bob@contoso.com"), pkigen.Email("bob@contoso.com"), pkigen.Serial(big.NewInt(0xb0b))},
+		"mallory": {pkigen.UPN("mallory@fabrikam.com")},
 	}
 	for name, opts := range leaves {
 		l, err := p.inter.NewLeaf(name, opts...)
 		if err != nil {
 			return nil, err
 		}
-		if err := testpki.WriteLeaf(filepath.Join(dir, "clients", name+".pem"), filepath.Join(dir, "clients", name+"-key.pem"), l, true); err != nil {
+		if err := pkigen.WriteLeaf(filepath.Join(dir, "clients", name+".pem"), filepath.Join(dir, "clients", name+"-key.pem"), l, true); err != nil {
 			return nil, err
 		}
 	}
-	if err := testpki.WriteLeaf(filepath.Join(dir, "tls", "server.pem"), filepath.Join(dir, "tls", "server-key.pem"), server, true); err != nil {
+	if err := pkigen.WriteLeaf(filepath.Join(dir, "tls", "server.pem"), filepath.Join(dir, "tls", "server-key.pem"), server, true); err != nil {
 		return nil, err
 	}
-	for name, ca := range map[string]*testpki.CA{"root": p.root, "intermediate": p.inter} {
-		if err := testpki.WriteCert(filepath.Join(dir, "ca", name+".pem"), ca.Cert); err != nil {
+	for name, ca := range map[string]*pkigen.CA{"root": p.root, "intermediate": p.inter} {
+		if err := pkigen.WriteCert(filepath.Join(dir, "ca", name+".pem"), ca.Cert); err != nil {
 			return nil, err
 		}
-		if err := testpki.WriteKey(filepath.Join(dir, "ca", name+"-key.pem"), ca.Key); err != nil {
+		if err := pkigen.WriteKey(filepath.Join(dir, "ca", name+"-key.pem"), ca.Key); err != nil {
 			return nil, err
 		}
 	}
@@ -310,7 +310,7 @@ func loadOrMakeDemoPKI(dir string) (*demoPKI, error) {
 	return p, nil
 }
 
-func loadCA(base string, parent *testpki.CA) (*testpki.CA, error) {
+func loadCA(base string, parent *pkigen.CA) (*pkigen.CA, error) {
 	certPEM, err := os.ReadFile(base + ".pem")
 	if err != nil {
 		return nil, err
@@ -336,7 +336,7 @@ func loadCA(base string, parent *testpki.CA) (*testpki.CA, error) {
 	if !ok {
 		return nil, errors.New(base + ": key cannot sign")
 	}
-	ca := &testpki.CA{Cert: c, Key: signer, Chain: []*x509.Certificate{c}}
+	ca := &pkigen.CA{Cert: c, Key: signer, Chain: []*x509.Certificate{c}}
 	if parent != nil {
 		ca.Chain = append(ca.Chain, parent.Chain...)
 	}
@@ -354,19 +354,19 @@ func ensureDemoAssertionKey(dir string) error {
 	if err != nil {
 		return err
 	}
-	return testpki.WriteKey(path, k)
+	return pkigen.WriteKey(path, k)
 }
 
 // crls signs both CRLs for now; bob (serial 0xb0b) is revoked.
 func (p *demoPKI) crls() (map[string][]byte, error) {
 	now := time.Now()
 	number := now.Unix() // grows across runs, as a CRL number must
-	rootCRL, err := p.root.CRL(testpki.CRLOptions{Number: number, ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(24 * time.Hour)})
+	rootCRL, err := p.root.CRL(pkigen.CRLOptions{Number: number, ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(24 * time.Hour)})
 	if err != nil {
 		return nil, err
 	}
-	interCRL, err := p.inter.CRL(testpki.CRLOptions{Number: number, ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(24 * time.Hour),
-		Revoked: testpki.Revoke(now.Add(-time.Hour), big.NewInt(0xb0b))})
+	interCRL, err := p.inter.CRL(pkigen.CRLOptions{Number: number, ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(24 * time.Hour),
+		Revoked: pkigen.Revoke(now.Add(-time.Hour), big.NewInt(0xb0b))})
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 // TestAccessLog: with accessLog set, every request leaves one line with
@@ -19,7 +19,7 @@ import (
 // the format reopens the file.
 func TestAccessLog(t *testing.T) {
 	e := newEnv(t, envConfig{extraYAML: "accessLog:\n  format: json\n  file: access.log\n"})
-	alice := e.inter.Leaf(t, "alice", testpki.UPN("alice@contoso.com"))
+	alice := e.inter.Leaf(t, "alice", pkigen.UPN("alice@contoso.com"))
 	c := e.mtlsClient(alice, false)
 	get := func(path string, h map[string]string) (int, int) {
 		t.Helper()

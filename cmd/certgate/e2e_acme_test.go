@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/letsencrypt/pebble/v2/ca"
 	"github.com/letsencrypt/pebble/v2/db"
 	"github.com/letsencrypt/pebble/v2/va"
@@ -132,7 +132,7 @@ func TestACMEObtainsFromPebbleOverTLSALPN(t *testing.T) {
 				ec.challengeMaxVersion = tls.VersionTLS12
 			}
 			e := newEnv(t, ec)
-			alice := e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+			alice := e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
 			certPath, keyPath := e.writeLeaf("alice", alice)
 			readyz := "http://" + e.inst.adminAddr() + "/readyz"
 
@@ -191,7 +191,7 @@ func TestACMEObtainsFromPebbleOverTLSALPN(t *testing.T) {
 
 			// The real curl, trusting only Pebble's root.
 			pebbleRoot := filepath.Join(e.dir, "pebble-root.pem")
-			must(t, testpki.WriteCert(pebbleRoot, p.ca.GetRootCert(0).Cert))
+			must(t, pkigen.WriteCert(pebbleRoot, p.ca.GetRootCert(0).Cert))
 			res := e.curl(certPath, keyPath, append([]string{"--cacert", pebbleRoot}, tc.curlArgs...)...)
 			if res.code != 200 || !strings.Contains(res.body, "hello alice@contoso.com") {
 				t.Fatalf("curl with a client certificate: %d %q %s", res.code, res.body, res.stderr)

@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/proxy"
 )
 
 // clientTLS is a Go TLS client config presenting leaf, trusting the env's root.
-func (e *env) clientTLS(leaf *testpki.Leaf) *tls.Config {
+func (e *env) clientTLS(leaf *pkigen.Leaf) *tls.Config {
 	roots := x509.NewCertPool()
 	roots.AddCert(e.root.Cert)
 	c := &tls.Config{RootCAs: roots, ServerName: "localhost", NextProtos: []string{"http/1.1"}}
@@ -34,7 +34,7 @@ func (e *env) clientTLS(leaf *testpki.Leaf) *tls.Config {
 
 // rawExchange sends raw bytes over an mTLS connection and returns the status
 // line of the answer.
-func (e *env) rawExchange(t *testing.T, leaf *testpki.Leaf, raw string) string {
+func (e *env) rawExchange(t *testing.T, leaf *pkigen.Leaf, raw string) string {
 	t.Helper()
 	conn, err := tls.Dial("tcp", e.inst.proxyAddr(), e.clientTLS(leaf))
 	if err != nil {
@@ -60,7 +60,7 @@ func (e *env) rawExchange(t *testing.T, leaf *testpki.Leaf, raw string) string {
 // frame or a header smuggled through a fold.
 func TestRequestSmuggling(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	alice := e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	alice := e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
 	refused := map[string]string{
 		"two CL":             "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
 		"bad TE":             "POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
@@ -117,7 +117,7 @@ func TestSecondUPNClaimingAnotherUser(t *testing.T) {
     accountEnabled: true
 `
 	e := newEnv(t, envConfig{users: users, rejectWith: "http"})
-	cert, key := e.writeLeaf("twofaced", e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com", "bob@contoso.com")))
+	cert, key := e.writeLeaf("twofaced", e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com", "bob@contoso.com")))
 	res := e.curl(cert, key)
 	if res.code != http.StatusForbidden || !strings.Contains(res.body, "identity_ambiguous") {
 		t.Fatalf("want 403 identity_ambiguous, got %d %q", res.code, res.body)
@@ -131,8 +131,8 @@ func TestSecondUPNClaimingAnotherUser(t *testing.T) {
 // a CA that a reload removes is refused on its next request.
 func TestCARemovedByReloadCutsOpenConnection(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	other := testpki.Root(t, "Other Root")
-	must(t, testpki.WriteCert(filepath.Join(e.dir, "ca", "other.pem"), other.Cert))
+	other := pkigen.Root(t, "Other Root")
+	must(t, pkigen.WriteCert(filepath.Join(e.dir, "ca", "other.pem"), other.Cert))
 	// Trust both roots, then connect with a certificate of the second one.
 	e.writeConfig(envConfig{caYAML: `  - authorityType: root
     trustedCertificate: ca/root.pem
@@ -145,7 +145,7 @@ func TestCARemovedByReloadCutsOpenConnection(t *testing.T) {
     crlExempt: true
 `})
 	must(t, e.inst.reload(t.Context(), "test"))
-	leaf := other.Leaf(t, "alice", testpki.UPN("alice@contoso.com"))
+	leaf := other.Leaf(t, "alice", pkigen.UPN("alice@contoso.com"))
 	tr := &http.Transport{TLSClientConfig: e.clientTLS(leaf)}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	defer tr.CloseIdleConnections()
@@ -177,7 +177,7 @@ func TestCARemovedByReloadCutsOpenConnection(t *testing.T) {
 func TestSlowClientsDoNotStarveOthers(t *testing.T) {
 	requireCurl(t)
 	e := newEnv(t, envConfig{extraYAML: "limits:\n  readHeaderTimeout: 1s\n"})
-	alice := e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	alice := e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
 
 	silent, err := net.Dial("tcp", e.inst.proxyAddr())
 	must(t, err)
@@ -217,7 +217,7 @@ func asNetErr(err error, target *net.Error) bool {
 // certgate buffer.
 func TestOversizedHeadersRefused(t *testing.T) {
 	e := newEnv(t, envConfig{extraYAML: "limits:\n  maxHeaderBytes: 4KiB\n"})
-	alice := e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	alice := e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
 	raw := "GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: " + strings.Repeat("a", 64<<10) + "\r\n\r\n"
 	if got := e.rawExchange(t, alice, raw); !strings.HasPrefix(got, "HTTP/1.1 431") {
 		t.Fatalf("want 431, got %q", got)

@@ -24,7 +24,7 @@ import (
 	"time"
 
 	verifyassertion "github.com/certgate/certgate/examples/verify-assertion"
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/proxy/assertion"
 )
 
@@ -43,18 +43,18 @@ func writeAtomic(t *testing.T, path string, data []byte) {
 	must(t, os.Rename(tmp, path))
 }
 
-func leafFiles(t *testing.T, l *testpki.Leaf) (certPEM, keyPEM []byte) {
+func leafFiles(t *testing.T, l *pkigen.Leaf) (certPEM, keyPEM []byte) {
 	t.Helper()
-	k, err := testpki.KeyPEM(l.Key)
+	k, err := pkigen.KeyPEM(l.Key)
 	must(t, err)
-	return testpki.CertPEM(l.Cert), k
+	return pkigen.CertPEM(l.Cert), k
 }
 
 // nginxBackend is a real nginx on 127.0.0.1 with ssl_verify_client on: it
 // admits only clients whose certificate chains to clientCA.
 type nginxBackend struct {
 	url  string
-	root *testpki.CA // signs nginx's server certificate
+	root *pkigen.CA // signs nginx's server certificate
 	dir  string
 }
 
@@ -71,11 +71,11 @@ func startNginx(t *testing.T, clientCA *x509.Certificate) *nginxBackend {
 		}
 	}
 	dir := t.TempDir()
-	n := &nginxBackend{root: testpki.Root(t, "Backend Server CA"), dir: dir}
+	n := &nginxBackend{root: pkigen.Root(t, "Backend Server CA"), dir: dir}
 	srv := n.root.Server(t, []string{"localhost", "127.0.0.1"})
-	must(t, testpki.WriteLeaf(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem"), srv, false))
-	must(t, testpki.WriteCert(filepath.Join(dir, "client-ca.pem"), clientCA))
-	must(t, testpki.WriteCert(filepath.Join(dir, "server-ca.pem"), n.root.Cert))
+	must(t, pkigen.WriteLeaf(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem"), srv, false))
+	must(t, pkigen.WriteCert(filepath.Join(dir, "client-ca.pem"), clientCA))
+	must(t, pkigen.WriteCert(filepath.Join(dir, "server-ca.pem"), n.root.Cert))
 	// nginx takes a port number; one picked by the kernel and released is
 	// free unless another process grabs it in between, which the start
 	// check below reports.
@@ -161,9 +161,9 @@ func curlDirect(t *testing.T, url, cacert string, extra ...string) curlResult {
 
 func TestBackendClientCertAgainstNginx(t *testing.T) {
 	requireCurl(t)
-	ownCA := testpki.Root(t, "certgate Client CA")
+	ownCA := pkigen.Root(t, "certgate Client CA")
 	good := ownCA.Leaf(t, "certgate proxy")
-	otherCA := testpki.Root(t, "Somebody Else's CA")
+	otherCA := pkigen.Root(t, "Somebody Else's CA")
 	wrong := otherCA.Leaf(t, "certgate proxy")
 	ng := startNginx(t, ownCA.Cert)
 
@@ -178,10 +178,10 @@ func TestBackendClientCertAgainstNginx(t *testing.T) {
 			c, k := leafFiles(t, good)
 			writeAtomic(t, filepath.Join(e.dir, "tls", "certgate-client.pem"), c)
 			writeAtomic(t, filepath.Join(e.dir, "tls", "certgate-client-key.pem"), k)
-			must(t, testpki.WriteCert(filepath.Join(e.dir, "backend", "server-ca.pem"), ng.root.Cert))
+			must(t, pkigen.WriteCert(filepath.Join(e.dir, "backend", "server-ca.pem"), ng.root.Cert))
 		},
 	})
-	alice := o.inter.Leaf(t, "alice", testpki.UPN("alice@contoso.com"))
+	alice := o.inter.Leaf(t, "alice", pkigen.UPN("alice@contoso.com"))
 	ac, ak := o.writeLeaf("alice", alice)
 	forged := []string{"-H", "X-Remote-User: alice@contoso.com"}
 
@@ -231,15 +231,15 @@ func TestBackendClientCertAgainstNginx(t *testing.T) {
 }
 
 func TestBackendClientCertRefusedPairs(t *testing.T) {
-	ca := testpki.Root(t, "certgate Client CA")
+	ca := pkigen.Root(t, "certgate Client CA")
 	now := time.Now()
-	expired := ca.Leaf(t, "certgate old", testpki.Validity(now.Add(-48*time.Hour), now.Add(-time.Hour)))
+	expired := ca.Leaf(t, "certgate old", pkigen.Validity(now.Add(-48*time.Hour), now.Add(-time.Hour)))
 	good := ca.Leaf(t, "certgate proxy")
-	serverOnly := ca.Leaf(t, "certgate server", testpki.EKU(x509.ExtKeyUsageServerAuth))
+	serverOnly := ca.Leaf(t, "certgate server", pkigen.EKU(x509.ExtKeyUsageServerAuth))
 	other := ca.Leaf(t, "other")
 	for _, tc := range []struct {
 		name      string
-		cert, key *testpki.Leaf
+		cert, key *pkigen.Leaf
 		want      []string
 	}{
 		{"expired", expired, expired, []string{"routes[0].backendClientCert", "client.pem (CN=certgate old) expired at", "key ", "client-key.pem"}},
@@ -252,7 +252,7 @@ func TestBackendClientCertRefusedPairs(t *testing.T) {
 			_, k := leafFiles(t, tc.key)
 			writeAtomic(t, filepath.Join(dir, "client.pem"), c)
 			writeAtomic(t, filepath.Join(dir, "client-key.pem"), k)
-			must(t, testpki.WriteCert(filepath.Join(dir, "root.pem"), ca.Cert))
+			must(t, pkigen.WriteCert(filepath.Join(dir, "root.pem"), ca.Cert))
 			writeAtomic(t, filepath.Join(dir, "certgate.yaml"), []byte(`serverTLS: {certFile: root.pem, keyFile: client-key.pem}
 trustedCertificateAuthorities:
   - {authorityType: root, trustedCertificate: root.pem, crlExempt: true}
@@ -346,10 +346,10 @@ func writeAssertionKey(t *testing.T, path, alg string) *assertion.Key {
 	var err error
 	if alg == "EdDSA" {
 		_, k, _ := ed25519.GenerateKey(rand.Reader)
-		pemBytes, err = testpki.KeyPEM(k)
+		pemBytes, err = pkigen.KeyPEM(k)
 	} else {
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		pemBytes, err = testpki.KeyPEM(k)
+		pemBytes, err = pkigen.KeyPEM(k)
 	}
 	must(t, err)
 	writeAtomic(t, path, pemBytes)
@@ -378,11 +378,11 @@ func TestAssertionAdmitsThroughCertgateOnly(t *testing.T) {
 		extraYAML: "jwks:\n  proxyPath: /.well-known/certgate-jwks.json\n",
 		beforeStart: func(e *env) {
 			k = writeAssertionKey(t, filepath.Join(e.dir, "keys", "a.pem"), "ES256")
-			must(t, testpki.WriteCert(filepath.Join(e.dir, "backend-ca.pem"), be.srv.Certificate()))
+			must(t, pkigen.WriteCert(filepath.Join(e.dir, "backend-ca.pem"), be.srv.Certificate()))
 		},
 	})
 	be.trust(t, o.adminURL("/.well-known/jwks.json"), time.Minute)
-	alice := o.inter.Leaf(t, "alice", testpki.UPN("alice@contoso.com"))
+	alice := o.inter.Leaf(t, "alice", pkigen.UPN("alice@contoso.com"))
 	ac, ak := o.writeLeaf("alice", alice)
 	forgedHeaders := []string{"-H", "X-Remote-User: alice@contoso.com", "-H", "X_Certgate_Assertion: forged"}
 
@@ -422,7 +422,7 @@ func TestAssertionAdmitsThroughCertgateOnly(t *testing.T) {
 	}
 	// A genuine assertion copied from a request does not pass with another
 	// client's certificate.
-	mallory := o.inter.Leaf(t, "mallory", testpki.UPN("mallory@contoso.com"))
+	mallory := o.inter.Leaf(t, "mallory", pkigen.UPN("mallory@contoso.com"))
 	genuine, _, err := (func() (string, time.Time, error) {
 		s := o.inst.srv.Policy().Routes[0].Assertion
 		return s.Sign(assertion.Subject{User: "alice@contoso.com", Leaf: alice.Cert.Raw}, time.Now())
@@ -498,14 +498,14 @@ func TestAssertionKeyRotation(t *testing.T) {
 			dir = e.dir
 			k1 = writeAssertionKey(t, filepath.Join(e.dir, "keys", "k1.pem"), "ES256")
 			k2 = writeAssertionKey(t, filepath.Join(e.dir, "keys", "k2.pem"), "EdDSA")
-			must(t, testpki.WriteCert(filepath.Join(e.dir, "backend-ca.pem"), be.srv.Certificate()))
+			must(t, pkigen.WriteCert(filepath.Join(e.dir, "backend-ca.pem"), be.srv.Certificate()))
 		},
 	})
 	jwks := o.adminURL("/.well-known/jwks.json")
 	// Backends refresh the JWKS every 200ms here (MaxAge), as they would
 	// every few minutes in production.
 	be.trust(t, jwks, 200*time.Millisecond)
-	alice := o.inter.Leaf(t, "alice", testpki.UPN("alice@contoso.com"))
+	alice := o.inter.Leaf(t, "alice", pkigen.UPN("alice@contoso.com"))
 	pool := x509.NewCertPool()
 	pool.AddCert(o.root.Cert)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/proxy"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -126,7 +126,7 @@ var easPathSpellings = []struct{ raw, norm string }{
 // normalised path and the query byte for byte, or is refused as ambiguous.
 func TestEASPathSpellingsCannotSkipTheUserCheck(t *testing.T) {
 	f := newEASAndWeb(t, "")
-	alice := f.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	alice := f.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
 	const bobQuery = "Cmd=Sync&User=bob@contoso.com&DeviceId=dev1&DeviceType=SmartPhone"
 	const aliceQuery = "Cmd=Sync&User=alice&DeviceId=dev1&DeviceType=SmartPhone&X=%2F%2e+"
 	for _, proto := range []string{"h1", "h2"} {
@@ -178,7 +178,7 @@ func TestEASPathSpellingsCannotSkipTheUserCheck(t *testing.T) {
 func TestEASPathViaCurlPathAsIs(t *testing.T) {
 	requireCurl(t)
 	f := newEASAndWeb(t, "")
-	cert, key := f.writeLeaf("alice", f.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+	cert, key := f.writeLeaf("alice", f.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
 	for _, ver := range []string{"--http1.1", "--http2"} {
 		for _, p := range []string{"//Microsoft-Server-ActiveSync", "/./Microsoft-Server-ActiveSync", "/x/../Microsoft-Server-ActiveSync"} {
 			res := f.curl(cert, key, ver, "--path-as-is", "-X", "POST", f.url(p+"?Cmd=Sync&User=bob@contoso.com&DeviceId=dev1&DeviceType=SmartPhone"))
@@ -197,7 +197,7 @@ func TestEASPathViaCurlPathAsIs(t *testing.T) {
 // serves. The EAS checks follow the path, not the route.
 func TestEASPathOnWebRouteIsChecked(t *testing.T) {
 	f := newEASAndWeb(t, "mail.contoso.test")
-	alice := f.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	alice := f.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
 	for _, proto := range []string{"h1", "h2"} {
 		for _, p := range []string{"/Microsoft-Server-ActiveSync", "/microsoft-server-activesync./x", "/Microsoft-Server-ActiveSync;a=b", "/autodiscover/AUTODISCOVER.XML."} {
 			if code := f.send(t, proto, alice, "POST", p+"?Cmd=Sync&User=bob@contoso.com&DeviceId=dev1&DeviceType=SmartPhone", nil); code != http.StatusForbidden {
@@ -218,7 +218,7 @@ func TestEASPathOnWebRouteIsChecked(t *testing.T) {
 // send makes one request over a new connection, HTTP/1.1 with the target
 // written as is, or HTTP/2 with target as the :path, and returns the
 // status (-1: the server reset the stream or closed the connection).
-func (e *env) send(t *testing.T, proto string, leaf *testpki.Leaf, method, target string, hdr [][2]string) int {
+func (e *env) send(t *testing.T, proto string, leaf *pkigen.Leaf, method, target string, hdr [][2]string) int {
 	t.Helper()
 	if proto == "h1" {
 		var b strings.Builder
@@ -248,7 +248,7 @@ type h2Result struct {
 
 // h2Request sends one HTTP/2 request with raw pseudo-headers (Go's client
 // would clean the path) and reads until the stream ends.
-func (e *env) h2Request(t *testing.T, leaf *testpki.Leaf, method, path string, hdr [][2]string) h2Result {
+func (e *env) h2Request(t *testing.T, leaf *pkigen.Leaf, method, path string, hdr [][2]string) h2Result {
 	t.Helper()
 	cfg := e.clientTLS(leaf)
 	cfg.NextProtos = []string{"h2"}
@@ -375,7 +375,7 @@ func (s *switcher) seen() ([]http.Header, []string) {
 // if then is not empty, writes then and returns the first line that
 // follows, and whether the server closed the connection after the
 // response (checked within five seconds).
-func (e *env) exchange1(t *testing.T, leaf *testpki.Leaf, raw, then string) (resp *http.Response, body, next string, closed bool) {
+func (e *env) exchange1(t *testing.T, leaf *pkigen.Leaf, raw, then string) (resp *http.Response, body, next string, closed bool) {
 	t.Helper()
 	conn, err := tls.Dial("tcp", e.inst.proxyAddr(), e.clientTLS(leaf))
 	if err != nil {
@@ -430,7 +430,7 @@ func TestUpgradeOnlyToWebSocket(t *testing.T) {
     backend: %s
 `, sw.srv.URL, rogue.srv.URL, sw.srv.URL, sw.srv.URL)})
 	}})
-	alice := e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	alice := e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
 	const smuggled = "GET /admin HTTP/1.1\r\nHost: backend\r\nX-Remote-User: admin@contoso.com\r\n\r\n"
 	refused := map[string]string{
 		"h2c":              "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
@@ -508,8 +508,8 @@ func closedWithin(conn net.Conn, d time.Duration) bool {
 // HTTP/1.1 and HTTP/2 alike, even if it only sends the HTTP/2 preface.
 func TestUnauthenticatedConnectionsAreShort(t *testing.T) {
 	e := newEnv(t, envConfig{rejectWith: "http", extraYAML: "limits:\n  readHeaderTimeout: 1s\n  idleTimeout: 120s\n"})
-	alice := e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
-	dial := func(leaf *testpki.Leaf, proto string) *tls.Conn {
+	alice := e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
+	dial := func(leaf *pkigen.Leaf, proto string) *tls.Conn {
 		cfg := e.clientTLS(leaf)
 		cfg.NextProtos = []string{proto}
 		c, err := tls.Dial("tcp", e.inst.proxyAddr(), cfg)
@@ -586,7 +586,7 @@ func TestUnauthenticatedConnectionsAreShort(t *testing.T) {
 // budget.
 func TestUnauthenticatedPerSourceCap(t *testing.T) {
 	e := newEnv(t, envConfig{rejectWith: "http", extraYAML: "limits:\n  maxUnauthenticatedPerIP: 4\n"})
-	alice := e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	alice := e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
 	client := func() *http.Client {
 		tr := &http.Transport{TLSClientConfig: e.clientTLS(alice), DisableKeepAlives: false}
 		t.Cleanup(tr.CloseIdleConnections)
@@ -751,15 +751,15 @@ func TestNoDirectoryIdentityMustBeCleanAndSingle(t *testing.T) {
 `})
 	cases := []struct {
 		name   string
-		leaf   *testpki.Leaf
+		leaf   *pkigen.Leaf
 		reason string
 	}{
-		{"crlf", e.inter.Leaf(t, "Mallory", testpki.UPN("alice@contoso.com\r\nX-Remote-User: admin@contoso.com")), "identity_unmapped"},
-		{"nul", e.inter.Leaf(t, "Mallory", testpki.UPN("alice@contoso.com\x00admin")), "identity_unmapped"},
-		{"tab", e.inter.Leaf(t, "Mallory", testpki.UPN("alice@contoso.com\tadmin")), "identity_unmapped"},
-		{"c1 control", e.inter.Leaf(t, "Mallory", testpki.UPN("alice@contoso.com\u0085admin")), "identity_unmapped"},
-		{"two upns", e.inter.Leaf(t, "Two", testpki.UPN("alice@contoso.com", "bob@contoso.com")), "identity_ambiguous"},
-		{"two emails", e.inter.Leaf(t, "Two", testpki.Email("alice@contoso.com", "bob@contoso.com")), "identity_ambiguous"},
+		{"crlf", e.inter.Leaf(t, "Mallory", pkigen.UPN("alice@contoso.com\r\nX-Remote-User: admin@contoso.com")), "identity_unmapped"},
+		{"nul", e.inter.Leaf(t, "Mallory", pkigen.UPN("alice@contoso.com\x00admin")), "identity_unmapped"},
+		{"tab", e.inter.Leaf(t, "Mallory", pkigen.UPN("alice@contoso.com\tadmin")), "identity_unmapped"},
+		{"c1 control", e.inter.Leaf(t, "Mallory", pkigen.UPN("alice@contoso.com\u0085admin")), "identity_unmapped"},
+		{"two upns", e.inter.Leaf(t, "Two", pkigen.UPN("alice@contoso.com", "bob@contoso.com")), "identity_ambiguous"},
+		{"two emails", e.inter.Leaf(t, "Two", pkigen.Email("alice@contoso.com", "bob@contoso.com")), "identity_ambiguous"},
 	}
 	for _, c := range cases {
 		cert, key := e.writeLeaf(c.name, c.leaf)
@@ -772,9 +772,9 @@ func TestNoDirectoryIdentityMustBeCleanAndSingle(t *testing.T) {
 	}
 	// The same UPN twice is one identity; a UPN and a different email
 	// are two bindings, the first of which wins.
-	for name, leaf := range map[string]*testpki.Leaf{
-		"same upn twice": e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com", "ALICE@contoso.com")),
-		"upn and email":  e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"), testpki.Email("a.smith@contoso.com")),
+	for name, leaf := range map[string]*pkigen.Leaf{
+		"same upn twice": e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com", "ALICE@contoso.com")),
+		"upn and email":  e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"), pkigen.Email("a.smith@contoso.com")),
 	} {
 		cert, key := e.writeLeaf(strings.ReplaceAll(name, " ", "-"), leaf)
 		if res := e.curl(cert, key); res.code != 200 || !strings.Contains(res.body, "hello alice@contoso.com") {
@@ -791,7 +791,7 @@ func TestNoDirectoryIdentityMustBeCleanAndSingle(t *testing.T) {
 // pipelined request behind it is never read.
 func TestCLAndTEClosesTheConnection(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	alice := e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	alice := e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
 	raw := "POST /first HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" +
 		"GET /pipelined HTTP/1.1\r\nHost: localhost\r\n\r\n"
 	resp, _, next, closed := e.exchange1(t, alice, raw, "")
@@ -819,7 +819,7 @@ func TestCLAndTEClosesTheConnection(t *testing.T) {
 // headers never reach a backend, in any case or underscore spelling.
 func TestPathOverrideHeadersRemoved(t *testing.T) {
 	f := newEASAndWeb(t, "")
-	alice := f.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	alice := f.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
 	const target = "/Microsoft-Server-ActiveSync?Cmd=Sync&User=bob@contoso.com&DeviceId=dev1&DeviceType=SmartPhone"
 	for _, proto := range []string{"h1", "h2"} {
 		for _, h := range []string{"X-Original-URL", "x-rewrite-url", "X_Original_URL", "X-Forwarded-Uri", "X-Forwarded-Prefix", "X-Original-URI"} {
@@ -846,7 +846,7 @@ func TestPathOverrideHeadersRemoved(t *testing.T) {
 // these names is a User to Exchange and must be checked (or refused) here.
 func TestEASUserParameterSpellings(t *testing.T) {
 	f := newEASAndWeb(t, "")
-	alice := f.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	alice := f.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
 	for _, proto := range []string{"h1", "h2"} {
 		for _, name := range []string{"User", "user", "USER", "Us%65r", "%55ser", "%u0055ser", "u%C5%BFer", "U%C5%BFER", "User%00", "User&User"} {
 			q := "Cmd=Sync&" + name + "=bob@contoso.com&DeviceId=dev1&DeviceType=SmartPhone"

@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 func TestServeAcceptsAndInjectsIdentity(t *testing.T) {
 	requireCurl(t)
 	e := newEnv(t, envConfig{})
-	alice := e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"), testpki.Email("alice@contoso.com"))
+	alice := e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"), pkigen.Email("alice@contoso.com"))
 	cert, key := e.writeLeaf("alice", alice)
 	res := e.curl(cert, key)
 	if res.code != 200 || !strings.Contains(res.body, "hello alice@contoso.com") {
@@ -36,7 +36,7 @@ func TestServeBindsByEmailWhenNoUPN(t *testing.T) {
 	requireCurl(t)
 	e := newEnv(t, envConfig{})
 	// Only an email SAN, in another case and with the smtp: secondary address.
-	l := e.inter.Leaf(t, "A Smith", testpki.Email("A.Smith@Contoso.com"))
+	l := e.inter.Leaf(t, "A Smith", pkigen.Email("A.Smith@Contoso.com"))
 	cert, key := e.writeLeaf("asmith", l)
 	res := e.curl(cert, key)
 	if res.code != 200 || !strings.Contains(res.body, "hello alice@contoso.com") {
@@ -47,19 +47,19 @@ func TestServeBindsByEmailWhenNoUPN(t *testing.T) {
 func TestServeRefusesInHandshake(t *testing.T) {
 	requireCurl(t)
 	e := newEnv(t, envConfig{})
-	foreign := testpki.Root(t, "Foreign Root")
+	foreign := pkigen.Root(t, "Foreign Root")
 	now := time.Now()
 	cases := []struct {
 		name   string
-		leaf   *testpki.Leaf
+		leaf   *pkigen.Leaf
 		reason string
 	}{
-		{"untrusted", foreign.Leaf(t, "eve", testpki.UPN("alice@contoso.com")), "untrusted"},
-		{"expired", e.inter.Leaf(t, "old", testpki.UPN("alice@contoso.com"), testpki.Validity(now.Add(-48*time.Hour), now.Add(-time.Hour))), "expired"},
-		{"not_yet_valid", e.inter.Leaf(t, "new", testpki.UPN("alice@contoso.com"), testpki.Validity(now.Add(time.Hour), now.Add(48*time.Hour))), "not_yet_valid"},
-		{"bad_usage", e.inter.Leaf(t, "srv", testpki.UPN("alice@contoso.com"), testpki.EKU(x509.ExtKeyUsageServerAuth)), "bad_usage"},
-		{"unmapped", e.inter.Leaf(t, "mallory", testpki.UPN("mallory@fabrikam.com")), "identity_unmapped"},
-		{"disabled", e.inter.Leaf(t, "dave", testpki.UPN("dave@contoso.com")), "user_disabled"},
+		{"untrusted", foreign.Leaf(t, "eve", pkigen.UPN("alice@contoso.com")), "untrusted"},
+		{"expired", e.inter.Leaf(t, "old", pkigen.UPN("alice@contoso.com"), pkigen.Validity(now.Add(-48*time.Hour), now.Add(-time.Hour))), "expired"},
+		{"not_yet_valid", e.inter.Leaf(t, "new", pkigen.UPN("alice@contoso.com"), pkigen.Validity(now.Add(time.Hour), now.Add(48*time.Hour))), "not_yet_valid"},
+		{"bad_usage", e.inter.Leaf(t, "srv", pkigen.UPN("alice@contoso.com"), pkigen.EKU(x509.ExtKeyUsageServerAuth)), "bad_usage"},
+		{"unmapped", e.inter.Leaf(t, "mallory", pkigen.UPN("mallory@fabrikam.com")), "identity_unmapped"},
+		{"disabled", e.inter.Leaf(t, "dave", pkigen.UPN("dave@contoso.com")), "user_disabled"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,9 +90,9 @@ func TestServeRefusesInHandshake(t *testing.T) {
 func TestServeRejectWithHTTPShowsReason(t *testing.T) {
 	requireCurl(t)
 	e := newEnv(t, envConfig{rejectWith: "http"})
-	foreign := testpki.Root(t, "Foreign Root")
-	cert, key := e.writeLeaf("eve", foreign.Leaf(t, "eve", testpki.UPN("alice@contoso.com")))
-	mcert, mkey := e.writeLeaf("mallory", e.inter.Leaf(t, "mallory", testpki.UPN("mallory@fabrikam.com")))
+	foreign := pkigen.Root(t, "Foreign Root")
+	cert, key := e.writeLeaf("eve", foreign.Leaf(t, "eve", pkigen.UPN("alice@contoso.com")))
+	mcert, mkey := e.writeLeaf("mallory", e.inter.Leaf(t, "mallory", pkigen.UPN("mallory@fabrikam.com")))
 	for _, tc := range []struct {
 		cert, key string
 		code      int
@@ -115,7 +115,7 @@ func TestServeRejectWithHTTPShowsReason(t *testing.T) {
 func TestServeStripsSpoofedHeaders(t *testing.T) {
 	requireCurl(t)
 	e := newEnv(t, envConfig{extraYAML: ""})
-	cert, key := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+	cert, key := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
 	spoofs := []string{
 		"X-Remote-User: admin@contoso.com",
 		"x-remote-user: admin@contoso.com",
@@ -158,7 +158,7 @@ func TestServeStripsSpoofedHeaders(t *testing.T) {
 func TestServeMisdirectedHost(t *testing.T) {
 	requireCurl(t)
 	e := newEnv(t, envConfig{})
-	cert, key := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+	cert, key := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
 	res := e.curl(cert, key, "-H", "Host: mail.other.example")
 	if res.code != http.StatusMisdirectedRequest {
 		t.Fatalf("want 421, got %d %q", res.code, res.body)
@@ -179,7 +179,7 @@ func TestServeStripsConfiguredHeaders(t *testing.T) {
     file: users.yaml
   stripHeaders: [x-webobjects-server-url, X-Auth-Type]
 `})
-	cert, key := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+	cert, key := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
 	res := e.curl(cert, key,
 		"-H", "x-webobjects-server-url: https://evil.example",
 		"-H", "X_WebObjects_Server_URL: https://evil.example",

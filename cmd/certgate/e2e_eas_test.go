@@ -21,7 +21,7 @@ import (
 	"github.com/certgate/certgate/examples/eas/easbackend"
 	"github.com/certgate/certgate/examples/eas/easclient"
 	"github.com/certgate/certgate/examples/eas/wbxml"
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/proxy/eas"
 )
 
@@ -30,13 +30,13 @@ import (
 
 const aliceUPN = "alice@contoso.com"
 
-func aliceLeaf(t *testing.T, e *env) *testpki.Leaf {
-	return e.inter.Leaf(t, "Alice", testpki.UPN(aliceUPN), testpki.Email(aliceUPN))
+func aliceLeaf(t *testing.T, e *env) *pkigen.Leaf {
+	return e.inter.Leaf(t, "Alice", pkigen.UPN(aliceUPN), pkigen.Email(aliceUPN))
 }
 
 // mtlsConfig presents leaf (nil: no certificate) and trusts the env's root;
 // protos is the ALPN list, http/1.1 when empty.
-func (e *env) mtlsConfig(leaf *testpki.Leaf, protos ...string) *tls.Config {
+func (e *env) mtlsConfig(leaf *pkigen.Leaf, protos ...string) *tls.Config {
 	roots := x509.NewCertPool()
 	roots.AddCert(e.root.Cert)
 	if len(protos) == 0 {
@@ -55,7 +55,7 @@ func (e *env) mtlsConfig(leaf *testpki.Leaf, protos ...string) *tls.Config {
 
 // mtlsClient is an HTTP client presenting leaf over one connection at a
 // time, so requests on it are handled one after the other by certgate.
-func (e *env) mtlsClient(leaf *testpki.Leaf, h2 bool) *http.Client {
+func (e *env) mtlsClient(leaf *pkigen.Leaf, h2 bool) *http.Client {
 	tc := e.mtlsConfig(leaf)
 	if h2 {
 		tc.NextProtos = []string{"h2", "http/1.1"}
@@ -159,7 +159,7 @@ func (f *easFront) received() []easSeen {
 	return append([]easSeen(nil), f.seen...)
 }
 
-func (f *easFront) client(leaf *testpki.Leaf, user string, b64 bool) *easclient.Client {
+func (f *easFront) client(leaf *pkigen.Leaf, user string, b64 bool) *easclient.Client {
 	return &easclient.Client{HTTP: f.mtlsClient(leaf, false), URL: f.url("/Microsoft-Server-ActiveSync"),
 		User: user, DeviceID: "E2EDevice1", DeviceType: "iPhone", Base64Query: b64}
 }
@@ -186,7 +186,7 @@ func readAllClose(t *testing.T, resp *http.Response) string {
 
 // rawEAS sends one raw HTTP/1.1 request over an mTLS connection and
 // returns the response bytes exactly as certgate wrote them.
-func (e *env) rawEAS(t *testing.T, leaf *testpki.Leaf, req string) string {
+func (e *env) rawEAS(t *testing.T, leaf *pkigen.Leaf, req string) string {
 	t.Helper()
 	conn, err := tls.Dial("tcp", e.inst.proxyAddr(), e.mtlsConfig(leaf))
 	if err != nil {

@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 // rawResponse sends raw bytes on a new mTLS connection as alice and reads
 // one response (nil when the connection ends without one).
-func (e *env) rawResponse(alice *testpki.Leaf, raw string) *http.Response {
+func (e *env) rawResponse(alice *pkigen.Leaf, raw string) *http.Response {
 	e.t.Helper()
 	c, err := tls.Dial("tcp", e.inst.proxyAddr(), e.mtlsConfig(alice))
 	if err != nil {
@@ -59,7 +59,7 @@ func fastPathEnv(t *testing.T, on bool) *env {
 // to net/http (chunked body, Host/SNI mismatch) keep working.
 func TestFastPathForwards(t *testing.T) {
 	e := fastPathEnv(t, true)
-	alice := e.inter.Leaf(t, "alice", testpki.UPN("alice@contoso.com"))
+	alice := e.inter.Leaf(t, "alice", pkigen.UPN("alice@contoso.com"))
 	c, err := tls.Dial("tcp", e.inst.proxyAddr(), e.mtlsConfig(alice))
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +157,7 @@ func TestMalformedRefusedOnBothPaths(t *testing.T) {
 		"bad version":         "GET / HTTP/3.0\r\nHost: localhost\r\n\r\n",
 		"oversized head":      "GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: " + strings.Repeat("a", 70<<10) + "\r\n\r\n",
 	}
-	alice := func(e *env) *testpki.Leaf { return e.inter.Leaf(t, "alice", testpki.UPN("alice@contoso.com")) }
+	alice := func(e *env) *pkigen.Leaf { return e.inter.Leaf(t, "alice", pkigen.UPN("alice@contoso.com")) }
 	for _, on := range []bool{true, false} {
 		if forceFastPath != nil && *forceFastPath != on {
 			t.Logf("CERTGATE_TEST_FASTPATH forces one path: fastPath=%v not compared", on)

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 // fleet is several certgate replicas started from one config file: one
@@ -53,7 +53,7 @@ func newFleet(t *testing.T, n int, sharedKeys bool) *fleet {
 		t.Cleanup(inst.close)
 		f.insts, f.logs = append(f.insts, inst), append(f.logs, logs)
 	}
-	alice := f.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	alice := f.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
 	f.client = tls.Certificate{Certificate: [][]byte{alice.Cert.Raw, f.inter.Cert.Raw}, PrivateKey: alice.Key, Leaf: alice.Cert}
 	return f
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -20,7 +20,7 @@ import (
 // time; the other client must be served throughout.
 func TestRapidResetFloodKeepsServingOthers(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	alice := e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	alice := e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
 
 	cfg := e.clientTLS(alice)
 	cfg.NextProtos = []string{"h2"}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 // env is one running certgate with its PKI, its backend and its files, all
@@ -23,8 +23,8 @@ import (
 type env struct {
 	t       *testing.T
 	dir     string
-	root    *testpki.CA
-	inter   *testpki.CA
+	root    *pkigen.CA
+	inter   *pkigen.CA
 	inst    *instance
 	backend *recorder
 	logs    *syncBuffer
@@ -107,12 +107,12 @@ const defaultUsers = `users:
 func newEnv(t *testing.T, ec envConfig) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), logs: &syncBuffer{}}
-	e.root = testpki.Root(t, "Test Root CA")
+	e.root = pkigen.Root(t, "Test Root CA")
 	e.inter = e.root.Intermediate(t, "Test Intermediate CA")
 	server := e.inter.Server(t, []string{"localhost", "127.0.0.1"})
-	must(t, testpki.WriteCert(filepath.Join(e.dir, "ca", "root.pem"), e.root.Cert))
-	must(t, testpki.WriteCert(filepath.Join(e.dir, "ca", "inter.pem"), e.inter.Cert))
-	must(t, testpki.WriteLeaf(filepath.Join(e.dir, "tls", "server.pem"), filepath.Join(e.dir, "tls", "server-key.pem"), server, true))
+	must(t, pkigen.WriteCert(filepath.Join(e.dir, "ca", "root.pem"), e.root.Cert))
+	must(t, pkigen.WriteCert(filepath.Join(e.dir, "ca", "inter.pem"), e.inter.Cert))
+	must(t, pkigen.WriteLeaf(filepath.Join(e.dir, "tls", "server.pem"), filepath.Join(e.dir, "tls", "server-key.pem"), server, true))
 	if ec.users == "" {
 		ec.users = defaultUsers
 	}
@@ -187,10 +187,10 @@ reload:
 }
 
 // writeLeaf stores a client certificate and key for curl.
-func (e *env) writeLeaf(name string, l *testpki.Leaf) (certPath, keyPath string) {
+func (e *env) writeLeaf(name string, l *pkigen.Leaf) (certPath, keyPath string) {
 	certPath = filepath.Join(e.dir, "clients", name+".pem")
 	keyPath = filepath.Join(e.dir, "clients", name+"-key.pem")
-	must(e.t, testpki.WriteLeaf(certPath, keyPath, l, true))
+	must(e.t, pkigen.WriteLeaf(certPath, keyPath, l, true))
 	return certPath, keyPath
 }
 

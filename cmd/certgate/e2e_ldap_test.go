@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/internal/testldap"
-	"github.com/certgate/certgate/internal/testpki"
 )
 
 // ldapClock is the clock a test moves by hand; certgate's LDAP cache ages
@@ -71,7 +71,7 @@ func ldapIdentity(t *testing.T, s *testldap.Server, dir, extra string) string {
 }
 
 // decisionFor returns the last "decision" log line about leaf, nil if none.
-func (e *env) decisionFor(leaf *testpki.Leaf) map[string]any {
+func (e *env) decisionFor(leaf *pkigen.Leaf) map[string]any {
 	var last map[string]any
 	serial := leaf.Cert.SerialNumber.Text(16)
 	for _, line := range strings.Split(e.logs.String(), "\n") {
@@ -126,15 +126,15 @@ func TestServeLDAPBindings(t *testing.T) {
 
 	admitted := []struct {
 		name string
-		leaf *testpki.Leaf
+		leaf *pkigen.Leaf
 		user string
 	}{
-		{"upn", e.inter.Leaf(t, "Alice", testpki.UPN("Alice@Contoso.com")), "alice@contoso.com"},
-		{"email primary SMTP", e.inter.Leaf(t, "Alice Mail", testpki.Email("alice@contoso.com")), "alice@contoso.com"},
-		{"email secondary smtp", e.inter.Leaf(t, "A Smith", testpki.Email("A.Smith@Contoso.com")), "alice@contoso.com"},
-		{"certificateUserIds PN", e.inter.Leaf(t, "Carol Phone", testpki.UPN("carol.phone@contoso.com")), "carol@contoso.com"},
+		{"upn", e.inter.Leaf(t, "Alice", pkigen.UPN("Alice@Contoso.com")), "alice@contoso.com"},
+		{"email primary SMTP", e.inter.Leaf(t, "Alice Mail", pkigen.Email("alice@contoso.com")), "alice@contoso.com"},
+		{"email secondary smtp", e.inter.Leaf(t, "A Smith", pkigen.Email("A.Smith@Contoso.com")), "alice@contoso.com"},
+		{"certificateUserIds PN", e.inter.Leaf(t, "Carol Phone", pkigen.UPN("carol.phone@contoso.com")), "carol@contoso.com"},
 		{"certificateUserIds SKI", erin, "erin@contoso.com"},
-		{"upn with filter specials", e.inter.Leaf(t, "Weird", testpki.UPN(weird)), weird},
+		{"upn with filter specials", e.inter.Leaf(t, "Weird", pkigen.UPN(weird)), weird},
 	}
 	for i, tc := range admitted {
 		t.Run(tc.name, func(t *testing.T) {
@@ -152,14 +152,14 @@ func TestServeLDAPBindings(t *testing.T) {
 
 	refused := []struct {
 		name   string
-		leaf   *testpki.Leaf
+		leaf   *pkigen.Leaf
 		reason string
 	}{
-		{"unmapped", e.inter.Leaf(t, "Mallory", testpki.UPN("mallory@fabrikam.com"), testpki.Email("mallory@fabrikam.com")), "identity_unmapped"},
-		{"disabled by userAccountControl", e.inter.Leaf(t, "Dave", testpki.UPN("dave@contoso.com")), "user_disabled"},
-		{"wildcard upn", e.inter.Leaf(t, "Star", testpki.UPN("*@contoso.com")), "identity_unmapped"},
-		{"filter injection", e.inter.Leaf(t, "Inject", testpki.UPN("x)(userPrincipalName=*")), "identity_unmapped"},
-		{"prefix of the weird upn", e.inter.Leaf(t, "Prefix", testpki.UPN(`we*rd(1)\x`)), "identity_unmapped"},
+		{"unmapped", e.inter.Leaf(t, "Mallory", pkigen.UPN("mallory@fabrikam.com"), pkigen.Email("mallory@fabrikam.com")), "identity_unmapped"},
+		{"disabled by userAccountControl", e.inter.Leaf(t, "Dave", pkigen.UPN("dave@contoso.com")), "user_disabled"},
+		{"wildcard upn", e.inter.Leaf(t, "Star", pkigen.UPN("*@contoso.com")), "identity_unmapped"},
+		{"filter injection", e.inter.Leaf(t, "Inject", pkigen.UPN("x)(userPrincipalName=*")), "identity_unmapped"},
+		{"prefix of the weird upn", e.inter.Leaf(t, "Prefix", pkigen.UPN(`we*rd(1)\x`)), "identity_unmapped"},
 	}
 	before := len(e.backend.requests())
 	for i, tc := range refused {
@@ -192,9 +192,9 @@ func TestCheckWithLDAP(t *testing.T) {
 	s.AddUser(testldap.User{CN: "dave", UPN: "dave@contoso.com", Disabled: true})
 	e := newEnv(t, envConfig{identity: ldapIdentity(t, s, t.TempDir(), "")})
 	cfg := filepath.Join(e.dir, "certgate.yaml")
-	alice, _ := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
-	dave, _ := e.writeLeaf("dave", e.inter.Leaf(t, "Dave", testpki.UPN("dave@contoso.com")))
-	mallory, _ := e.writeLeaf("mallory", e.inter.Leaf(t, "Mallory", testpki.UPN("mallory@contoso.com")))
+	alice, _ := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
+	dave, _ := e.writeLeaf("dave", e.inter.Leaf(t, "Dave", pkigen.UPN("dave@contoso.com")))
+	mallory, _ := e.writeLeaf("mallory", e.inter.Leaf(t, "Mallory", pkigen.UPN("mallory@contoso.com")))
 
 	cases := []struct {
 		name string
@@ -239,9 +239,9 @@ func TestServeLDAPOutage(t *testing.T) {
 	s.AddUser(testldap.User{CN: "bob", UPN: "bob@contoso.com"})
 	clock := newLDAPClock()
 	e := newEnv(t, envConfig{rejectWith: "http", identity: ldapIdentity(t, s, t.TempDir(), ""), now: clock.Now})
-	alice, aliceKey := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
-	bob, bobKey := e.writeLeaf("bob", e.inter.Leaf(t, "Bob", testpki.UPN("bob@contoso.com")))
-	mallory, malloryKey := e.writeLeaf("mallory", e.inter.Leaf(t, "Mallory", testpki.UPN("mallory@contoso.com")))
+	alice, aliceKey := e.writeLeaf("alice", e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
+	bob, bobKey := e.writeLeaf("bob", e.inter.Leaf(t, "Bob", pkigen.UPN("bob@contoso.com")))
+	mallory, malloryKey := e.writeLeaf("mallory", e.inter.Leaf(t, "Mallory", pkigen.UPN("mallory@contoso.com")))
 
 	expect := func(step, cert, key string, code int, body string) {
 		t.Helper()
@@ -337,7 +337,7 @@ func TestServeLDAPAccountStateDefaults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, envConfig{rejectWith: "http", identity: ldapIdentity(t, s, t.TempDir(), tc.attrs)})
 			for _, who := range []string{"enabled", "disabled", "plain"} {
-				cert, key := e.writeLeaf(who, e.inter.Leaf(t, who, testpki.UPN(who+"@contoso.com")))
+				cert, key := e.writeLeaf(who, e.inter.Leaf(t, who, pkigen.UPN(who+"@contoso.com")))
 				res := e.curl(cert, key)
 				want := tc.want[who]
 				if res.code != want {
@@ -361,7 +361,7 @@ func TestValidateLDAPConfig(t *testing.T) {
 	if !strings.Contains(string(base), fileDir) {
 		t.Fatalf("the env's config has no %q", fileDir)
 	}
-	must(t, os.WriteFile(filepath.Join(e.dir, "ldap-ca.pem"), testpki.CertPEM(e.root.Cert), 0o644))
+	must(t, os.WriteFile(filepath.Join(e.dir, "ldap-ca.pem"), pkigen.CertPEM(e.root.Cert), 0o644))
 	must(t, os.WriteFile(filepath.Join(e.dir, "ldap-password"), []byte("s3cret-from-file\n"), 0o600))
 	ldap := func(lines string) string {
 		return "  directory:\n    ldap:\n      url: ldaps://127.0.0.1:1\n      caFile: ldap-ca.pem\n" +

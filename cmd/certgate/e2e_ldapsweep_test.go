@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/internal/testldap"
-	"github.com/certgate/certgate/internal/testpki"
 )
 
 // liveConn is one kept-alive client connection.
@@ -19,7 +19,7 @@ type liveConn struct {
 	rd   *bufio.Reader
 }
 
-func openLive(t *testing.T, e *env, leaf *testpki.Leaf, cache tls.ClientSessionCache) *liveConn {
+func openLive(t *testing.T, e *env, leaf *pkigen.Leaf, cache tls.ClientSessionCache) *liveConn {
 	t.Helper()
 	roots := x509.NewCertPool()
 	roots.AddCert(e.root.Cert)
@@ -66,8 +66,8 @@ func TestServeLDAPChangesReachLiveConnections(t *testing.T) {
 	clock := newLDAPClock()
 	e := newEnv(t, envConfig{rejectWith: "http", now: clock.Now,
 		identity: ldapIdentity(t, s, t.TempDir(), "      attributes: {sessionsValidFrom: certgateSessionsValidFrom}\n")})
-	leaf := func(name string) *testpki.Leaf {
-		return e.inter.Leaf(t, name, testpki.UPN(name+"@contoso.com"))
+	leaf := func(name string) *pkigen.Leaf {
+		return e.inter.Leaf(t, name, pkigen.UPN(name+"@contoso.com"))
 	}
 	carolTickets := tls.NewLRUClientSessionCache(4)
 	conns := map[string]*liveConn{

@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/config"
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/trust"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -102,7 +102,7 @@ func newOpsEnv(t *testing.T, ec envConfig) *opsEnv {
 	}
 	e := newEnv(t, ec)
 	o := &opsEnv{env: e, be: be, serverRoot: filepath.Join(e.dir, "tls", "server-root.pem")}
-	must(t, testpki.WriteCert(o.serverRoot, e.root.Cert))
+	must(t, pkigen.WriteCert(o.serverRoot, e.root.Cert))
 	return o
 }
 
@@ -236,10 +236,10 @@ next:
 
 // opsWriteCRL publishes a CRL of ca (DER) where a file:// distribution point
 // of the config finds it.
-func opsWriteCRL(t *testing.T, path string, ca *testpki.CA, number int64, revoked ...*big.Int) {
+func opsWriteCRL(t *testing.T, path string, ca *pkigen.CA, number int64, revoked ...*big.Int) {
 	t.Helper()
 	must(t, os.MkdirAll(filepath.Dir(path), 0o755))
-	der := ca.MustCRL(t, testpki.CRLOptions{Number: number, Revoked: testpki.Revoke(time.Now().Add(-time.Minute), revoked...)})
+	der := ca.MustCRL(t, pkigen.CRLOptions{Number: number, Revoked: pkigen.Revoke(time.Now().Add(-time.Minute), revoked...)})
 	must(t, os.WriteFile(path, der, 0o644))
 }
 
@@ -274,8 +274,8 @@ func newOpsCRLEnv(t *testing.T, ec envConfig) (*opsEnv, *big.Int) {
 func TestOpsMetricsExposeSpecSeries(t *testing.T) {
 	requireCurl(t)
 	o, revoked := newOpsCRLEnv(t, envConfig{})
-	alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
-	rev, revKey := o.writeLeaf("revoked", o.inter.Leaf(t, "Revoked Alice", testpki.UPN("alice@contoso.com"), testpki.Serial(revoked)))
+	alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
+	rev, revKey := o.writeLeaf("revoked", o.inter.Leaf(t, "Revoked Alice", pkigen.UPN("alice@contoso.com"), pkigen.Serial(revoked)))
 	if res := o.opsCurl(alice, aliceKey, "/"); res.code != 200 {
 		t.Fatalf("alice: %d %s", res.code, res.stderr)
 	}
@@ -350,7 +350,7 @@ func opsNear(t time.Time) func(float64) bool {
 
 func TestOpsOCSPChecksCounted(t *testing.T) {
 	requireCurl(t)
-	var issuer *testpki.CA
+	var issuer *pkigen.CA
 	var mu sync.Mutex
 	revokedSerial := big.NewInt(0xbad)
 	responder := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -389,8 +389,8 @@ func TestOpsOCSPChecksCounted(t *testing.T) {
 	mu.Lock()
 	issuer = o.inter
 	mu.Unlock()
-	good, goodKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
-	bad, badKey := o.writeLeaf("revoked", o.inter.Leaf(t, "Revoked", testpki.UPN("alice@contoso.com"), testpki.Serial(revokedSerial)))
+	good, goodKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
+	bad, badKey := o.writeLeaf("revoked", o.inter.Leaf(t, "Revoked", pkigen.UPN("alice@contoso.com"), pkigen.Serial(revokedSerial)))
 	if res := o.opsCurl(good, goodKey, "/"); res.code != 200 {
 		t.Fatalf("good: %d %s", res.code, res.stderr)
 	}
@@ -408,11 +408,11 @@ func TestOpsOCSPChecksCounted(t *testing.T) {
 func TestOpsDecisionLogLines(t *testing.T) {
 	requireCurl(t)
 	o := newOpsEnv(t, envConfig{})
-	dave, daveKey := o.writeLeaf("dave", o.inter.Leaf(t, "Dave", testpki.UPN("dave@contoso.com")))
+	dave, daveKey := o.writeLeaf("dave", o.inter.Leaf(t, "Dave", pkigen.UPN("dave@contoso.com")))
 	if res := o.opsCurl(dave, daveKey, "/"); res.code != 0 {
 		t.Fatalf("disabled user got HTTP %d", res.code)
 	}
-	alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+	alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
 	if res := o.opsCurl(alice, aliceKey, "/"); res.code != 200 {
 		t.Fatalf("alice got HTTP %d", res.code)
 	}
@@ -454,9 +454,9 @@ func TestOpsDecisionLogLines(t *testing.T) {
 func TestOpsStatusPage(t *testing.T) {
 	requireCurl(t)
 	o, _ := newOpsCRLEnv(t, envConfig{})
-	eve, eveKey := o.writeLeaf("eve", testpki.Root(t, "Foreign Root").Leaf(t, "Eve Intruder", testpki.UPN("alice@contoso.com")))
+	eve, eveKey := o.writeLeaf("eve", pkigen.Root(t, "Foreign Root").Leaf(t, "Eve Intruder", pkigen.UPN("alice@contoso.com")))
 	o.opsCurl(eve, eveKey, "/")
-	dave, daveKey := o.writeLeaf("dave", o.inter.Leaf(t, "Dave Disabled", testpki.UPN("dave@contoso.com")))
+	dave, daveKey := o.writeLeaf("dave", o.inter.Leaf(t, "Dave Disabled", pkigen.UPN("dave@contoso.com")))
 	o.opsCurl(dave, daveKey, "/")
 	interSKI := strings.ToUpper(hex.EncodeToString(o.inter.Cert.SubjectKeyId))
 
@@ -589,7 +589,7 @@ func TestOpsRejectionRingKeepsLast100(t *testing.T) {
 	if len(doc.Rejections) != 100 || len(doc.ByReason) != 1 || doc.ByReason[0].Count != 100 {
 		t.Fatalf("kept %d rejections, by reason %+v; want the last 100", len(doc.Rejections), doc.ByReason)
 	}
-	dave, daveKey := o.writeLeaf("dave", o.inter.Leaf(t, "Dave", testpki.UPN("dave@contoso.com")))
+	dave, daveKey := o.writeLeaf("dave", o.inter.Leaf(t, "Dave", pkigen.UPN("dave@contoso.com")))
 	o.opsCurl(dave, daveKey, "/")
 	opsWaitFor(t, "the newest refusal first", func() bool {
 		d := status()
@@ -624,7 +624,7 @@ func TestOpsReload(t *testing.T) {
 
 	t.Run("config", func(t *testing.T) {
 		o := newOpsEnv(t, envConfig{})
-		alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+		alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
 		slow := o.startSlow(t, alice, aliceKey)
 		cfgPath := filepath.Join(o.dir, "certgate.yaml")
 		orig, _ := os.ReadFile(cfgPath)
@@ -648,7 +648,7 @@ func TestOpsReload(t *testing.T) {
 
 	t.Run("ca", func(t *testing.T) {
 		o := newOpsEnv(t, envConfig{})
-		alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+		alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
 		slow := o.startSlow(t, alice, aliceKey)
 		interPath := filepath.Join(o.dir, "ca", "inter.pem")
 
@@ -659,11 +659,11 @@ func TestOpsReload(t *testing.T) {
 		}
 
 		// A new PKI replaces the old one: old clients become untrusted.
-		root2 := testpki.Root(t, "Second Root CA")
+		root2 := pkigen.Root(t, "Second Root CA")
 		inter2 := root2.Intermediate(t, "Second Intermediate CA")
-		must(t, testpki.WriteCert(interPath, inter2.Cert))
-		must(t, testpki.WriteCert(filepath.Join(o.dir, "ca", "root.pem"), root2.Cert))
-		alice2, alice2Key := o.writeLeaf("alice2", inter2.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+		must(t, pkigen.WriteCert(interPath, inter2.Cert))
+		must(t, pkigen.WriteCert(filepath.Join(o.dir, "ca", "root.pem"), root2.Cert))
+		alice2, alice2Key := o.writeLeaf("alice2", inter2.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
 		opsWaitFor(t, "the new CAs", func() bool { return o.opsCurl(alice2, alice2Key, "/").code == 200 })
 		if res := o.opsCurl(alice, aliceKey, "/"); res.code != 0 {
 			t.Fatalf("a client of the removed CA got HTTP %d", res.code)
@@ -673,8 +673,8 @@ func TestOpsReload(t *testing.T) {
 
 	t.Run("users", func(t *testing.T) {
 		o := newOpsEnv(t, envConfig{})
-		alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
-		bob, bobKey := o.writeLeaf("bob", o.inter.Leaf(t, "Bob", testpki.UPN("bob@contoso.com")))
+		alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
+		bob, bobKey := o.writeLeaf("bob", o.inter.Leaf(t, "Bob", pkigen.UPN("bob@contoso.com")))
 		slow := o.startSlow(t, alice, aliceKey)
 		usersPath := filepath.Join(o.dir, "users.yaml")
 
@@ -697,20 +697,20 @@ func TestOpsReload(t *testing.T) {
 
 	t.Run("server_cert", func(t *testing.T) {
 		o := newOpsEnv(t, envConfig{})
-		alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+		alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
 		slow := o.startSlow(t, alice, aliceKey)
 		certPath, keyPath := filepath.Join(o.dir, "tls", "server.pem"), filepath.Join(o.dir, "tls", "server-key.pem")
 		before := o.servedSerial(t, alice, aliceKey)
 
 		other := o.inter.Server(t, []string{"localhost"})
-		must(t, testpki.WriteKey(keyPath, other.Key)) // no longer matches server.pem
+		must(t, pkigen.WriteKey(keyPath, other.Key)) // no longer matches server.pem
 		o.expectReloadError(t, "server.pem", "private key does not match")
 		if got := o.servedSerial(t, alice, aliceKey); got != before {
 			t.Fatalf("a broken key pair replaced the server certificate (%s, was %s)", got, before)
 		}
 
 		next := o.inter.Server(t, []string{"localhost", "127.0.0.1"})
-		must(t, testpki.WriteLeaf(certPath, keyPath, next, true))
+		must(t, pkigen.WriteLeaf(certPath, keyPath, next, true))
 		want := next.Cert.SerialNumber.Text(16)
 		opsWaitFor(t, "the new server certificate", func() bool { return o.servedSerial(t, alice, aliceKey) == want })
 		if res := o.opsCurl(alice, aliceKey, "/"); res.code != 200 {
@@ -765,8 +765,8 @@ func (o *opsEnv) servedSerial(t *testing.T, certPath, keyPath string) string {
 func TestOpsKubernetesSymlinkSwap(t *testing.T) {
 	requireCurl(t)
 	o := newOpsEnv(t, envConfig{})
-	alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
-	bob, bobKey := o.writeLeaf("bob", o.inter.Leaf(t, "Bob", testpki.UPN("bob@contoso.com")))
+	alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
+	bob, bobKey := o.writeLeaf("bob", o.inter.Leaf(t, "Bob", pkigen.UPN("bob@contoso.com")))
 	users, _ := os.ReadFile(filepath.Join(o.dir, "users.yaml"))
 	serverPEM, _ := os.ReadFile(filepath.Join(o.dir, "tls", "server.pem"))
 	serverKey, _ := os.ReadFile(filepath.Join(o.dir, "tls", "server-key.pem"))
@@ -780,9 +780,9 @@ func TestOpsKubernetesSymlinkSwap(t *testing.T) {
 	okBefore := o.reloads(t, "ok")
 
 	next := o.inter.Server(t, []string{"localhost", "127.0.0.1"})
-	keyPEM, err := testpki.KeyPEM(next.Key)
+	keyPEM, err := pkigen.KeyPEM(next.Key)
 	must(t, err)
-	secret.swap(t, map[string][]byte{"server.pem": testpki.CertPEM(next.Cert, o.inter.Cert), "server-key.pem": keyPEM})
+	secret.swap(t, map[string][]byte{"server.pem": pkigen.CertPEM(next.Cert, o.inter.Cert), "server-key.pem": keyPEM})
 	cm.swap(t, map[string][]byte{"users.yaml": append(users, []byte("  - userPrincipalName: bob@contoso.com\n")...)})
 
 	opsWaitFor(t, "the swapped Secret", func() bool { return o.servedSerial(t, alice, aliceKey) == next.Cert.SerialNumber.Text(16) })
@@ -847,7 +847,7 @@ func TestOpsShutdownDrains(t *testing.T) {
 			<-graceRelease
 		},
 	})
-	alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+	alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
 	slow := o.startSlow(t, alice, aliceKey)
 
 	done := make(chan error, 1)
@@ -935,7 +935,7 @@ func TestOpsServeSIGTERMSubprocess(t *testing.T) {
 		extraYAML: "shutdown:\n  drainTimeout: 60s\nrevocation:\n  cacheDir: " + filepath.Join(state, "crl") + "\n",
 	})
 	o.inst.close() // the files stay; the subprocess serves them
-	alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+	alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
 	cfgPath := filepath.Join(o.dir, "certgate.yaml")
 
 	args := []string{"serve", "--config", cfgPath, "--log-level", "info"}
@@ -1046,10 +1046,10 @@ func TestOpsCACommandsRoundTrip(t *testing.T) {
 	cfgPath := filepath.Join(o.dir, "certgate.yaml")
 	before, err := os.ReadFile(cfgPath)
 	must(t, err)
-	partner := testpki.Root(t, "Partner Root CA")
+	partner := pkigen.Root(t, "Partner Root CA")
 	partnerPEM := filepath.Join(o.dir, "ca", "partner.pem")
-	must(t, testpki.WriteCert(partnerPEM, partner.Cert))
-	eve, eveKey := o.writeLeaf("eve", partner.Leaf(t, "Alice at partner", testpki.UPN("alice@contoso.com")))
+	must(t, pkigen.WriteCert(partnerPEM, partner.Cert))
+	eve, eveKey := o.writeLeaf("eve", partner.Leaf(t, "Alice at partner", pkigen.UPN("alice@contoso.com")))
 	if res := o.opsCurl(eve, eveKey, "/"); res.code != 0 {
 		t.Fatalf("a client of an unknown root got HTTP %d", res.code)
 	}
@@ -1144,8 +1144,8 @@ func TestOpsSmokeScript(t *testing.T) {
 		t.Skip("no bash")
 	}
 	o := newOpsEnv(t, envConfig{})
-	alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
-	mallory, malloryKey := o.writeLeaf("mallory", o.inter.Leaf(t, "Mallory", testpki.UPN("mallory@fabrikam.com")))
+	alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
+	mallory, malloryKey := o.writeLeaf("mallory", o.inter.Leaf(t, "Mallory", pkigen.UPN("mallory@fabrikam.com")))
 	run := func(cert, key string) (int, string) {
 		cmd := exec.Command("bash", "../../examples/smoke.sh")
 		cmd.Env = append(os.Environ(),
@@ -1350,7 +1350,7 @@ func TestOpsKubernetesManifests(t *testing.T) {
 func opsExposedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
 	o, _ := newOpsCRLEnv(t, envConfig{})
-	alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com")))
+	alice, aliceKey := o.writeLeaf("alice", o.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com")))
 	if res := o.opsCurl(alice, aliceKey, "/"); res.code != 200 {
 		t.Fatalf("alice: %d", res.code)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 // TestReloadClosesOldBackendPool: after a reload the old routes' idle
@@ -28,7 +28,7 @@ func TestReloadClosesOldBackendPool(t *testing.T) {
 	defer be.Close()
 	routes := fmt.Sprintf("  - name: web\n    pathPrefix: /\n    backend: %s\n", be.URL)
 	e := newEnv(t, envConfig{routes: routes})
-	alice := e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	alice := e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
 	tr := &http.Transport{TLSClientConfig: e.clientTLS(alice)}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}

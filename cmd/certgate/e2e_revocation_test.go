@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/proxy"
 	"github.com/certgate/certgate/trust"
 )
@@ -40,14 +40,14 @@ type revCRLHost struct {
 	bodies  map[string][]byte
 	status  int // when non-zero every path answers it (the server is "down")
 	hits    map[string]int
-	numbers map[*testpki.CA]int64 // CRL numbers only go up, base and delta alike
+	numbers map[*pkigen.CA]int64 // CRL numbers only go up, base and delta alike
 	// hitsAtPublish is hits[path] when path's current CRL was published:
 	// a later hit was answered with it.
 	hitsAtPublish map[string]int
 }
 
 func newRevCRLHost(t *testing.T) *revCRLHost {
-	h := &revCRLHost{bodies: map[string][]byte{}, hits: map[string]int{}, numbers: map[*testpki.CA]int64{}, hitsAtPublish: map[string]int{}}
+	h := &revCRLHost{bodies: map[string][]byte{}, hits: map[string]int{}, numbers: map[*pkigen.CA]int64{}, hitsAtPublish: map[string]int{}}
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()
 		h.hits[r.URL.Path]++
@@ -85,7 +85,7 @@ func (h *revCRLHost) hitCount(path string) int {
 // publish signs the next CRL of ca listing the leaves and serves it at
 // path; deltaBase > 0 makes it a delta CRL on that base number. It returns
 // the CRL's number.
-func (h *revCRLHost) publish(t *testing.T, path string, ca *testpki.CA, thisUpdate time.Time, deltaBase int64, revoked ...*testpki.Leaf) int64 {
+func (h *revCRLHost) publish(t *testing.T, path string, ca *pkigen.CA, thisUpdate time.Time, deltaBase int64, revoked ...*pkigen.Leaf) int64 {
 	t.Helper()
 	var serials []*big.Int
 	for _, l := range revoked {
@@ -95,11 +95,11 @@ func (h *revCRLHost) publish(t *testing.T, path string, ca *testpki.CA, thisUpda
 	h.numbers[ca]++
 	n := h.numbers[ca]
 	h.mu.Unlock()
-	der := ca.MustCRL(t, testpki.CRLOptions{
+	der := ca.MustCRL(t, pkigen.CRLOptions{
 		Number:     n,
 		ThisUpdate: thisUpdate,
 		NextUpdate: thisUpdate.Add(24 * time.Hour),
-		Revoked:    testpki.Revoke(thisUpdate.Add(-time.Minute), serials...),
+		Revoked:    pkigen.Revoke(thisUpdate.Add(-time.Minute), serials...),
 		DeltaBase:  deltaBase,
 	})
 	h.mu.Lock()
@@ -269,7 +269,7 @@ func (re *revEnv) metric(series string) float64 {
 }
 
 // decisions counts the decision log lines about leaf with reason.
-func (re *revEnv) decisions(leaf *testpki.Leaf, reason string) int {
+func (re *revEnv) decisions(leaf *pkigen.Leaf, reason string) int {
 	n := 0
 	serial := leaf.Cert.SerialNumber.Text(16)
 	for _, line := range strings.Split(re.logs.String(), "\n") {
@@ -294,7 +294,7 @@ type revDevice struct {
 	keepAlive *http.Transport // for requests that must share a connection
 }
 
-func (re *revEnv) device(leaf *testpki.Leaf, version uint16) *revDevice {
+func (re *revEnv) device(leaf *pkigen.Leaf, version uint16) *revDevice {
 	roots := x509.NewCertPool()
 	roots.AddCert(re.root.Cert)
 	cert := tls.Certificate{Certificate: [][]byte{leaf.Cert.Raw, re.inter.Cert.Raw}, PrivateKey: leaf.Key, Leaf: leaf.Cert}
@@ -393,10 +393,10 @@ func TestServeRevokedCertificateRefused(t *testing.T) {
 	requireCurl(t)
 	for _, mode := range []string{"handshake", "http"} {
 		t.Run(mode, func(t *testing.T) {
-			var good, bad *testpki.Leaf
+			var good, bad *pkigen.Leaf
 			re := newRevEnv(t, revOptions{rejectWith: mode, setup: func(re *revEnv) {
-				good = re.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
-				bad = re.inter.Leaf(t, "Alice old", testpki.UPN("alice@contoso.com"))
+				good = re.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
+				bad = re.inter.Leaf(t, "Alice old", pkigen.UPN("alice@contoso.com"))
 				re.crl.publish(t, interCRLPath, re.inter, re.now().Add(-time.Minute), 0, bad)
 			}})
 			gc, gk := re.writeLeaf("good", good)
@@ -428,8 +428,8 @@ func TestServeRevokedCertificateRefused(t *testing.T) {
 func TestServeRevocationWithoutRestart(t *testing.T) {
 	requireCurl(t)
 	re := newRevEnv(t, revOptions{})
-	alice := re.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
-	other := re.inter.Leaf(t, "Alice laptop", testpki.UPN("alice@contoso.com"))
+	alice := re.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
+	other := re.inter.Leaf(t, "Alice laptop", pkigen.UPN("alice@contoso.com"))
 	ac, ak := re.writeLeaf("alice", alice)
 	oc, ok := re.writeLeaf("other", other)
 	revWant200(t, re.curl(ac, ak), "alice@contoso.com")
@@ -467,10 +467,10 @@ func TestServeRevocationWithoutRestart(t *testing.T) {
 // admit it.
 func TestServeRevokedInDeltaCRL(t *testing.T) {
 	requireCurl(t)
-	var good, bad *testpki.Leaf
+	var good, bad *pkigen.Leaf
 	re := newRevEnv(t, revOptions{delta: true, setup: func(re *revEnv) {
-		good = re.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
-		bad = re.inter.Leaf(t, "Alice lost phone", testpki.UPN("alice@contoso.com"))
+		good = re.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
+		bad = re.inter.Leaf(t, "Alice lost phone", pkigen.UPN("alice@contoso.com"))
 		tu := re.now().Add(-time.Minute)
 		base := re.crl.publish(t, interCRLPath, re.inter, tu, 0)
 		re.crl.publish(t, interDeltaCRL, re.inter, tu, base, bad)
@@ -494,10 +494,10 @@ func TestServeRevokedInDeltaCRL(t *testing.T) {
 func TestServeRevocationCacheDir(t *testing.T) {
 	requireCurl(t)
 	t.Run("cached", func(t *testing.T) {
-		var good, bad *testpki.Leaf
+		var good, bad *pkigen.Leaf
 		re := newRevEnv(t, revOptions{cacheDir: true, setup: func(re *revEnv) {
-			good = re.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
-			bad = re.inter.Leaf(t, "Alice old", testpki.UPN("alice@contoso.com"))
+			good = re.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
+			bad = re.inter.Leaf(t, "Alice old", pkigen.UPN("alice@contoso.com"))
 			re.crl.publish(t, interCRLPath, re.inter, re.now().Add(-time.Minute), 0, bad)
 		}})
 		gc, gk := re.writeLeaf("good", good)
@@ -526,7 +526,7 @@ func TestServeRevocationCacheDir(t *testing.T) {
 	})
 	t.Run("empty", func(t *testing.T) {
 		re := newRevEnv(t, revOptions{cacheDir: true, crlDown: true})
-		alice := re.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+		alice := re.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
 		ac, ak := re.writeLeaf("alice", alice)
 		revWantTLSRefusal(t, re.curl(ac, ak))
 		if re.decisions(alice, "crl_unavailable") == 0 {
@@ -546,10 +546,10 @@ func TestServeRevocationCacheDir(t *testing.T) {
 // `certgate check` decides a revoked certificate as serve does: it fetches
 // the configured CRLs itself and exits 1 with reason revoked.
 func TestCheckRevokedCertificate(t *testing.T) {
-	var good, bad *testpki.Leaf
+	var good, bad *pkigen.Leaf
 	re := newRevEnv(t, revOptions{setup: func(re *revEnv) {
-		good = re.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
-		bad = re.inter.Leaf(t, "Alice old", testpki.UPN("alice@contoso.com"))
+		good = re.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
+		bad = re.inter.Leaf(t, "Alice old", pkigen.UPN("alice@contoso.com"))
 		re.crl.publish(t, interCRLPath, re.inter, re.now().Add(-time.Minute), 0, bad)
 	}})
 	bc, _ := re.writeLeaf("bad", bad)
@@ -584,10 +584,10 @@ func TestServeResumedSessionOfRevokedCertificate(t *testing.T) {
 	for _, mode := range []string{"handshake", "http"} {
 		t.Run(mode, func(t *testing.T) {
 			re := newRevEnv(t, revOptions{rejectWith: mode})
-			var revoked []*testpki.Leaf
+			var revoked []*pkigen.Leaf
 			for _, ver := range versions {
 				t.Run(ver.name, func(t *testing.T) {
-					leaf := re.inter.Leaf(t, "Alice "+ver.name, testpki.UPN("alice@contoso.com"))
+					leaf := re.inter.Leaf(t, "Alice "+ver.name, pkigen.UPN("alice@contoso.com"))
 					phone := re.device(leaf, ver.v)
 					phone.mustGet(t, "/", false)
 					phone.mustGet(t, "/", true)
@@ -722,8 +722,8 @@ func TestServeRevokeSessions(t *testing.T) {
 `,
 		routes: fmt.Sprintf("  - name: web\n    kind: web\n    pathPrefix: /\n    backend: %s\n", hb.srv.URL),
 	})
-	alice := re.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
-	bob := re.inter.Leaf(t, "Bob", testpki.UPN("bob@contoso.com"))
+	alice := re.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
+	bob := re.inter.Leaf(t, "Bob", pkigen.UPN("bob@contoso.com"))
 	ac, ak := re.writeLeaf("alice", alice)
 	bc, bk := re.writeLeaf("bob", bob)
 
@@ -833,7 +833,7 @@ func TestServeRevokeSessions(t *testing.T) {
 // keys, so the revocation guard costs no resumption in normal operation.
 func TestServeSessionsResumeAcrossReload(t *testing.T) {
 	re := newRevEnv(t, revOptions{})
-	alice := re.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
+	alice := re.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
 	for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
 		t.Run(tls.VersionName(v), func(t *testing.T) {
 			p := re.device(alice, v)

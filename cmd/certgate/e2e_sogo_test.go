@@ -15,8 +15,8 @@ import (
 
 	"github.com/certgate/certgate/examples/eas/easclient"
 	"github.com/certgate/certgate/examples/eas/wbxml"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/internal/testldap"
-	"github.com/certgate/certgate/internal/testpki"
 	"github.com/certgate/certgate/internal/testsogo"
 )
 
@@ -33,8 +33,8 @@ const sogoHeader = "x-webobjects-remote-user"
 type sogoFront struct {
 	*env
 	stack *testsogo.Stack
-	alice *testpki.Leaf
-	bob   *testpki.Leaf
+	alice *pkigen.Leaf
+	bob   *pkigen.Leaf
 }
 
 func newSOGoFront(t *testing.T) *sogoFront {
@@ -89,15 +89,15 @@ func newSOGoFront(t *testing.T) *sogoFront {
 	return &sogoFront{
 		env:   e,
 		stack: stack,
-		alice: e.inter.Leaf(t, "Alice", testpki.UPN(aliceUPN)),
-		bob:   e.inter.Leaf(t, "Bob", testpki.UPN("bob@contoso.com")),
+		alice: e.inter.Leaf(t, "Alice", pkigen.UPN(aliceUPN)),
+		bob:   e.inter.Leaf(t, "Bob", pkigen.UPN("bob@contoso.com")),
 	}
 }
 
 // easClient is a phone holding leaf, for User user. It has no overall
 // timeout: a Ping is held for minutes; each call bounds itself with its
 // context.
-func (f *sogoFront) easClient(leaf *testpki.Leaf, user, device string) *easclient.Client {
+func (f *sogoFront) easClient(leaf *pkigen.Leaf, user, device string) *easclient.Client {
 	tr := &http.Transport{TLSClientConfig: f.mtlsConfig(leaf), MaxConnsPerHost: 1, DisableCompression: true}
 	f.t.Cleanup(tr.CloseIdleConnections)
 	return &easclient.Client{HTTP: &http.Client{Transport: tr}, URL: f.url("/Microsoft-Server-ActiveSync"),

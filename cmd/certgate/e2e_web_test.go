@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/examples/web/webapp"
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 // This file drives web routes end to end: Go clients, raw TLS and curl
@@ -166,7 +166,7 @@ func TestWebMisdirectedOnReusedHTTP2Connection(t *testing.T) {
 }
 
 // wsUpgrade opens a WebSocket through certgate over a raw mTLS connection.
-func wsUpgrade(t *testing.T, e *env, leaf *testpki.Leaf, origin string) (net.Conn, *bufio.Reader, *http.Response) {
+func wsUpgrade(t *testing.T, e *env, leaf *pkigen.Leaf, origin string) (net.Conn, *bufio.Reader, *http.Response) {
 	t.Helper()
 	conn, err := tls.Dial("tcp", e.inst.proxyAddr(), e.mtlsConfig(leaf))
 	if err != nil {
@@ -282,10 +282,10 @@ func TestWebServerSentEventsStream(t *testing.T) {
 // backendPKI is a separate CA for backend server certificates.
 func backendPKI(t *testing.T, dir string, names ...string) (caFile string, cfg *tls.Config) {
 	t.Helper()
-	root := testpki.Root(t, "Backend Root "+names[0])
+	root := pkigen.Root(t, "Backend Root "+names[0])
 	srv := root.Server(t, names)
 	caFile = filepath.Join(dir, "backend-"+names[0]+"-root.pem")
-	must(t, testpki.WriteCert(caFile, root.Cert))
+	must(t, pkigen.WriteCert(caFile, root.Cert))
 	cert := tls.Certificate{Certificate: [][]byte{srv.Cert.Raw}, PrivateKey: srv.Key, Leaf: srv.Cert}
 	return caFile, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
 }
@@ -502,7 +502,7 @@ var spoofedCertHeaders = http.Header{
 	"x_forwarded_client_cert": {"Hash=00"},
 }
 
-func sendSpoofed(t *testing.T, e *env, leaf *testpki.Leaf) http.Header {
+func sendSpoofed(t *testing.T, e *env, leaf *pkigen.Leaf) http.Header {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, e.url("/"), nil)
 	for k, v := range spoofedCertHeaders {

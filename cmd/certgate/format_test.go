@@ -13,7 +13,7 @@ import (
 	"testing"
 	"unicode"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 // TestOneSpellingEverywhere scans what an operator reads (JSON logs,
@@ -31,7 +31,7 @@ func TestOneSpellingEverywhere(t *testing.T) {
 			{Type: asn1.ObjectIdentifier{2, 5, 4, 10}, Value: "Contoso"},
 		}}
 	}
-	odd := testpki.Root(t, "Odd Root", testpki.Subject(cnFirst("Odd Root")))
+	odd := pkigen.Root(t, "Odd Root", pkigen.Subject(cnFirst("Odd Root")))
 	e := newEnv(t, envConfig{
 		caYAML: `  - authorityType: root
     trustedCertificate: ca/root.pem
@@ -44,14 +44,14 @@ func TestOneSpellingEverywhere(t *testing.T) {
     crlDistributionPoint: file:crl/odd.crl
 `,
 		beforeStart: func(e *env) {
-			must(t, testpki.WriteCert(filepath.Join(e.dir, "ca", "odd.pem"), odd.Cert))
+			must(t, pkigen.WriteCert(filepath.Join(e.dir, "ca", "odd.pem"), odd.Cert))
 			must(t, os.MkdirAll(filepath.Join(e.dir, "crl"), 0o755))
-			must(t, os.WriteFile(filepath.Join(e.dir, "crl", "odd.crl"), odd.MustCRL(t, testpki.CRLOptions{}), 0o644))
+			must(t, os.WriteFile(filepath.Join(e.dir, "crl", "odd.crl"), odd.MustCRL(t, pkigen.CRLOptions{}), 0o644))
 		},
 	})
 	const wantCA, wrongCA = "O=Contoso,CN=Odd Root", "CN=Odd Root,O=Contoso"
 	const wantLeaf, wrongLeaf = "O=Contoso,CN=eve", "CN=eve,O=Contoso"
-	eve := odd.Leaf(t, "eve", testpki.Subject(cnFirst("eve")), testpki.UPN("eve@fabrikam.com"))
+	eve := odd.Leaf(t, "eve", pkigen.Subject(cnFirst("eve")), pkigen.UPN("eve@fabrikam.com"))
 	eveCert, _ := e.writeLeaf("eve", eve)
 	must(t, e.inst.ready()) // the CRL is in
 	// eve is refused (no such user) after a full handshake, so the
@@ -80,7 +80,7 @@ func TestOneSpellingEverywhere(t *testing.T) {
 		"check":       cli("check", "--json", "--config", cfg, eveCert),
 		"validate":    cli("validate", "--config", cfg),
 	}
-	for _, ca := range []*testpki.CA{e.root, e.inter, odd} {
+	for _, ca := range []*pkigen.CA{e.root, e.inter, odd} {
 		lower := hex.EncodeToString(ca.Cert.SubjectKeyId)
 		upper := strings.ToUpper(lower)
 		for name, text := range sources {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 // TestEveryCommandAnswersHelp: --help (and -h) on every command and
@@ -32,7 +32,7 @@ func TestMissingConfigNamesTheWays(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	t.Setenv("CERTGATE_CONFIG", "")
-	must(t, testpki.WriteCert(filepath.Join(dir, "x.pem"), testpki.Root(t, "x").Cert))
+	must(t, pkigen.WriteCert(filepath.Join(dir, "x.pem"), pkigen.Root(t, "x").Cert))
 	for _, args := range [][]string{{"serve"}, {"validate"}, {"check", "x.pem"}, {"ca", "list"}, {"user", "revoke-sessions", "alice"}} {
 		code, _, errs := runCLI(t, args...)
 		if code != 2 || !strings.Contains(errs, "no certgate.yaml in the current folder") || !strings.Contains(errs, "--config FILE or $CERTGATE_CONFIG") {
@@ -53,7 +53,7 @@ func TestMissingConfigNamesTheWays(t *testing.T) {
 func TestKeyMismatchNamesFilesAndLine(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	other := e.inter.Leaf(t, "other")
-	must(t, testpki.WriteLeaf(filepath.Join(e.dir, "tls", "other.pem"), filepath.Join(e.dir, "tls", "other-key.pem"), other, false))
+	must(t, pkigen.WriteLeaf(filepath.Join(e.dir, "tls", "other.pem"), filepath.Join(e.dir, "tls", "other-key.pem"), other, false))
 	data, err := os.ReadFile(filepath.Join(e.dir, "certgate.yaml"))
 	must(t, err)
 	cfg := filepath.Join(e.dir, "mismatch.yaml")
@@ -85,7 +85,7 @@ func TestCARefusalQuotesNoLinesOfAnUnwrittenFile(t *testing.T) {
 	}
 }
 
-func testSKI(ca *testpki.CA) string {
+func testSKI(ca *pkigen.CA) string {
 	const digits = "0123456789ABCDEF"
 	var b strings.Builder
 	for _, c := range ca.Cert.SubjectKeyId {

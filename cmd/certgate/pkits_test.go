@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/internal/pkits"
-	"github.com/certgate/certgate/internal/testpki"
 )
 
 // pkitsTime is the suite's validation time: all "valid" material is valid
@@ -118,8 +118,8 @@ func TestPKITS(t *testing.T) {
 	}
 	crlBase := pkitsCRLServer(t)
 	serverDir := t.TempDir()
-	root := testpki.Root(t, "PKITS harness server root")
-	must(t, testpki.WriteLeaf(filepath.Join(serverDir, "server.pem"), filepath.Join(serverDir, "server-key.pem"), root.Server(t, []string{"localhost"}), true))
+	root := pkigen.Root(t, "PKITS harness server root")
+	must(t, pkigen.WriteLeaf(filepath.Join(serverDir, "server.pem"), filepath.Join(serverDir, "server-key.pem"), root.Server(t, []string{"localhost"}), true))
 
 	var wrong []string
 	for _, c := range cases {
@@ -179,8 +179,8 @@ func TestPKITSListenerAgrees(t *testing.T) {
 	must(t, err)
 	crlBase := pkitsCRLServer(t)
 	serverDir := t.TempDir()
-	root := testpki.Root(t, "PKITS harness server root")
-	must(t, testpki.WriteLeaf(filepath.Join(serverDir, "server.pem"), filepath.Join(serverDir, "server-key.pem"), root.Server(t, []string{"localhost"}), true))
+	root := pkigen.Root(t, "PKITS harness server root")
+	must(t, pkigen.WriteLeaf(filepath.Join(serverDir, "server.pem"), filepath.Join(serverDir, "server-key.pem"), root.Server(t, []string{"localhost"}), true))
 	for _, id := range pkitsListenerSample {
 		c, ok := byID[id]
 		if !ok {

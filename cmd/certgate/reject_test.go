@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/certgate/certgate/config"
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 // ticketCache records the sessions a server's tickets produced.
@@ -47,7 +47,7 @@ func (c *ticketCache) usable() int {
 // getOnce sends one request on a fresh TLS connection and returns the
 // status (0 when the handshake or request failed); reading the response
 // also reads the TLS 1.3 tickets sent after the handshake.
-func getOnce(t *testing.T, e *env, leaf *testpki.Leaf, version uint16, cache tls.ClientSessionCache) int {
+func getOnce(t *testing.T, e *env, leaf *pkigen.Leaf, version uint16, cache tls.ClientSessionCache) int {
 	t.Helper()
 	roots := x509.NewCertPool()
 	roots.AddCert(e.root.Cert)
@@ -80,8 +80,8 @@ func getOnce(t *testing.T, e *env, leaf *testpki.Leaf, version uint16, cache tls
 // an admitted client gets one.
 func TestRejectWithHTTPIssuesNoTicket(t *testing.T) {
 	e := newEnv(t, envConfig{rejectWith: "http"})
-	alice := e.inter.Leaf(t, "Alice", testpki.UPN("alice@contoso.com"))
-	eve := testpki.Root(t, "Foreign Root").Leaf(t, "eve", testpki.UPN("alice@contoso.com"))
+	alice := e.inter.Leaf(t, "Alice", pkigen.UPN("alice@contoso.com"))
+	eve := pkigen.Root(t, "Foreign Root").Leaf(t, "eve", pkigen.UPN("alice@contoso.com"))
 	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		name := tls.VersionName(v)
 		refused := &ticketCache{}
@@ -112,7 +112,7 @@ func TestRejectWithHTTPIssuesNoTicket(t *testing.T) {
 // the http mode.
 func TestRejectWithHandshakeMode(t *testing.T) {
 	e := newEnv(t, envConfig{rejectWith: "handshake"})
-	eve := testpki.Root(t, "Foreign Root").Leaf(t, "eve", testpki.UPN("alice@contoso.com"))
+	eve := pkigen.Root(t, "Foreign Root").Leaf(t, "eve", pkigen.UPN("alice@contoso.com"))
 	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		if code := getOnce(t, e, eve, v, nil); code != 0 {
 			t.Errorf("%s: handshake mode answered HTTP %d", tls.VersionName(v), code)

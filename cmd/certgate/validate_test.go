@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 // TestValidateCRLs: validate reads and verifies every file: CRL (signature
@@ -24,21 +24,21 @@ import (
 // Before, validate said OK without looking at any CRL.
 func TestValidateCRLs(t *testing.T) {
 	dir := t.TempDir()
-	root := testpki.Root(t, "Validate Root")
+	root := pkigen.Root(t, "Validate Root")
 	inter := root.Intermediate(t, "Validate Issuing")
 	server := inter.Server(t, []string{"localhost"})
-	must(t, testpki.WriteCert(filepath.Join(dir, "ca", "root.pem"), root.Cert))
-	must(t, testpki.WriteCert(filepath.Join(dir, "ca", "inter.pem"), inter.Cert))
-	must(t, testpki.WriteLeaf(filepath.Join(dir, "tls", "server.pem"), filepath.Join(dir, "tls", "server-key.pem"), server, true))
+	must(t, pkigen.WriteCert(filepath.Join(dir, "ca", "root.pem"), root.Cert))
+	must(t, pkigen.WriteCert(filepath.Join(dir, "ca", "inter.pem"), inter.Cert))
+	must(t, pkigen.WriteLeaf(filepath.Join(dir, "tls", "server.pem"), filepath.Join(dir, "tls", "server-key.pem"), server, true))
 	must(t, os.WriteFile(filepath.Join(dir, "users.yaml"), []byte("users: []\n"), 0o644))
 	must(t, os.MkdirAll(filepath.Join(dir, "crl"), 0o755))
 	must(t, os.MkdirAll(filepath.Join(dir, "cache"), 0o755))
 	now := time.Now()
-	writeRootCRL := func(o testpki.CRLOptions) {
+	writeRootCRL := func(o pkigen.CRLOptions) {
 		must(t, os.WriteFile(filepath.Join(dir, "crl", "root.crl"), root.MustCRL(t, o), 0o644))
 	}
-	writeRootCRL(testpki.CRLOptions{Number: 3})
-	interCRL := inter.MustCRL(t, testpki.CRLOptions{Number: 7})
+	writeRootCRL(pkigen.CRLOptions{Number: 3})
+	interCRL := inter.MustCRL(t, pkigen.CRLOptions{Number: 7})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(interCRL) }))
 	defer srv.Close()
 	cfg := filepath.Join(dir, "certgate.yaml")
@@ -82,22 +82,22 @@ routes: [{name: web, backend: "http://127.0.0.1:1"}]
 
 	// A CRL signed by another key.
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	writeRootCRL(testpki.CRLOptions{Number: 4, Signer: other})
+	writeRootCRL(pkigen.CRLOptions{Number: 4, Signer: other})
 	code, _, errs = runCLI(t, "validate", "--config", cfg)
 	if code != 2 || !strings.Contains(errs, "certgate.yaml:6: trustedCertificateAuthorities[0].crlDistributionPoint:") || !strings.Contains(errs, "signature") {
 		t.Fatalf("badly signed CRL: exit %d %q", code, errs)
 	}
 	// An expired one.
-	writeRootCRL(testpki.CRLOptions{Number: 4, ThisUpdate: now.Add(-48 * time.Hour), NextUpdate: now.Add(-24 * time.Hour)})
+	writeRootCRL(pkigen.CRLOptions{Number: 4, ThisUpdate: now.Add(-48 * time.Hour), NextUpdate: now.Add(-24 * time.Hour)})
 	code, _, errs = runCLI(t, "validate", "--config", cfg)
 	if code != 2 || !strings.Contains(errs, "nextUpdate") || !strings.Contains(errs, "has passed") {
 		t.Fatalf("expired CRL: exit %d %q", code, errs)
 	}
 	// The cache holds number 5 and the file number 4: serve would never
 	// use the file (the number may not go back).
-	cached := root.MustCRL(t, testpki.CRLOptions{Number: 5})
+	cached := root.MustCRL(t, pkigen.CRLOptions{Number: 5})
 	must(t, os.WriteFile(filepath.Join(dir, "cache", rootSKI+".crl"), cached, 0o644))
-	writeRootCRL(testpki.CRLOptions{Number: 4})
+	writeRootCRL(pkigen.CRLOptions{Number: 4})
 	code, res, errs = validateJSON()
 	if code != 2 || res.OK || res.Revocation[0].Cache == nil || res.Revocation[0].Cache.Number != "5" ||
 		!strings.Contains(res.Revocation[0].CRL.Error, "older") || len(res.Errors) != 1 {

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	verifyassertion "github.com/certgate/certgate/examples/verify-assertion"
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/proxy/assertion"
 	"github.com/go-jose/go-jose/v4"
 )
@@ -268,10 +268,10 @@ func TestPythonPyJWT(t *testing.T) {
 	j := newJWKS(t, ec, ed)
 	now := time.Now()
 	// A real certificate, for the cnf check against --client-cert.
-	root := testpki.Root(t, "PyJWT Test Root")
-	alice := root.Leaf(t, "alice", testpki.UPN("alice@contoso.com"))
+	root := pkigen.Root(t, "PyJWT Test Root")
+	alice := root.Leaf(t, "alice", pkigen.UPN("alice@contoso.com"))
 	certPath := filepath.Join(t.TempDir(), "alice.pem")
-	if err := testpki.WriteCert(certPath, alice.Cert); err != nil {
+	if err := pkigen.WriteCert(certPath, alice.Cert); err != nil {
 		t.Fatal(err)
 	}
 	signFor := func(k *assertion.Key, der []byte) string {

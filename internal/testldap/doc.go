@@ -5,7 +5,7 @@
 //
 // Each [Server] lives under the test's t.TempDir(): its own slapd.conf, the
 // embedded AD-like schema (certgate-ad.schema), an mdb database and a TLS
-// certificate from an in-process [testpki] root. It listens on 127.0.0.1
+// certificate from an in-process [pkigen] root. It listens on 127.0.0.1
 // with ldap:// (for StartTLS) and ldaps://, holds the base entries and a
 // read-only service account ([ReaderDN], [ReaderPassword]), and is killed
 // when the test ends.

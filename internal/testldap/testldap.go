@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -42,7 +42,7 @@ type Server struct {
 	// LDAPSURL is ldaps://127.0.0.1:port.
 	LDAPSURL string
 	// CA issued the server's certificate (for 127.0.0.1 and localhost).
-	CA *testpki.CA
+	CA *pkigen.CA
 	// Pool holds CA, for ldapdir.Options.RootCAs.
 	Pool *x509.CertPool
 
@@ -106,12 +106,12 @@ func Start(tb testing.TB) *Server {
 	tb.Helper()
 	bin := findSlapd(tb)
 	dir := tb.TempDir()
-	ca := testpki.Root(tb, "LDAP Test Root")
+	ca := pkigen.Root(tb, "LDAP Test Root")
 	srv := ca.Server(tb, []string{"127.0.0.1", "localhost"})
-	if err := testpki.WriteCert(filepath.Join(dir, "server.pem"), srv.Cert); err != nil {
+	if err := pkigen.WriteCert(filepath.Join(dir, "server.pem"), srv.Cert); err != nil {
 		tb.Fatal(err)
 	}
-	if err := testpki.WriteKey(filepath.Join(dir, "server-key.pem"), srv.Key); err != nil {
+	if err := pkigen.WriteKey(filepath.Join(dir, "server-key.pem"), srv.Key); err != nil {
 		tb.Fatal(err)
 	}
 	schemaPath := filepath.Join(dir, "certgate-ad.schema")
@@ -365,7 +365,7 @@ func (s *Server) AddUser(u User) string {
 // certificate to path as PEM, for a config's caFile.
 func (s *Server) WriteCA(path string) {
 	s.tb.Helper()
-	if err := testpki.WriteCert(path, s.CA.Cert); err != nil {
+	if err := pkigen.WriteCert(path, s.CA.Cert); err != nil {
 		s.tb.Fatal(err)
 	}
 }

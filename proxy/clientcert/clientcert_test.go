@@ -17,16 +17,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/proxy/clientcert"
 )
 
 // pki is root → intermediate → leaf, returned in TLS order. The leaf is
-// signed here rather than by testpki so it can carry URI SANs and an
+// signed here rather than by pkigen so it can carry URI SANs and an
 // awkward subject.
 func pki(tb testing.TB, subject pkix.Name) []*x509.Certificate {
 	tb.Helper()
-	root := testpki.Root(tb, "Root")
+	root := pkigen.Root(tb, "Root")
 	inter := root.Intermediate(tb, "Inter")
 	key := inter.Leaf(tb, "k").Key
 	spiffe, _ := url.Parse("spiffe://contoso.com/alice")
@@ -155,7 +155,7 @@ func TestXFCCEnvoyEncoding(t *testing.T) {
 	if !regexp.MustCompile(`^[A-Za-z0-9%-]+$`).MatchString(cert) {
 		t.Error("Cert holds bytes other than letters, digits, hyphens and percent escapes")
 	}
-	if pemText, err := url.PathUnescape(cert); err != nil || pemText != string(testpki.CertPEM(chain[0])) {
+	if pemText, err := url.PathUnescape(cert); err != nil || pemText != string(pkigen.CertPEM(chain[0])) {
 		t.Errorf("Cert does not decode to the leaf's PEM: %v", err)
 	}
 	if !strings.Contains(h, `;Subject="CN=alice"`) {

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/internal/testldap"
-	"github.com/certgate/certgate/internal/testpki"
 	"github.com/certgate/certgate/trust"
 )
 
@@ -38,25 +38,25 @@ func adName(rdns ...[2]string) pkix.Name {
 // be weak or strong as KB5014754 says.
 func TestADFormats(t *testing.T) {
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	ca := testpki.Root(t, "Contoso Issuing CA", testpki.At(t0),
-		testpki.Subject(adName([2]string{"DC", "com"}, [2]string{"DC", "contoso"}, [2]string{"CN", "Contoso Issuing CA"})))
+	ca := pkigen.Root(t, "Contoso Issuing CA", pkigen.At(t0),
+		pkigen.Subject(adName([2]string{"DC", "com"}, [2]string{"DC", "contoso"}, [2]string{"CN", "Contoso Issuing CA"})))
 	serial, _ := new(big.Int).SetString("1200000000ac11000000002b", 16)
-	leaf := func(cn string, opts ...testpki.Option) *x509.Certificate {
+	leaf := func(cn string, opts ...pkigen.Option) *x509.Certificate {
 		subj := adName([2]string{"DC", "com"}, [2]string{"DC", "contoso"}, [2]string{"OU", "Users"}, [2]string{"CN", cn})
-		return ca.Leaf(t, cn, append([]testpki.Option{testpki.At(t0), testpki.Subject(subj)}, opts...)...).Cert
+		return ca.Leaf(t, cn, append([]pkigen.Option{pkigen.At(t0), pkigen.Subject(subj)}, opts...)...).Cert
 	}
 	const adIssuer = "DC=com,DC=contoso,CN=Contoso Issuing CA"
 	const rfcIssuer = "CN=Contoso Issuing CA,DC=contoso,DC=com"
 	const srReversed = "2b0000000011ac0000000012" // 1200000000ac11000000002b, byte-reversed
 
-	alice := leaf("alice", testpki.Serial(serial))
-	bob := leaf("bob", testpki.Serial(big.NewInt(0x0a0b0c)))
+	alice := leaf("alice", pkigen.Serial(serial))
+	bob := leaf("bob", pkigen.Serial(big.NewInt(0x0a0b0c)))
 	carol := leaf("carol")
 	dave := leaf("dave")
 	erin := leaf("erin")
 	frank := leaf("frank")
-	gina := leaf("gina", testpki.Email("gina@contoso.com"))
-	hal := leaf("hal", testpki.Serial(big.NewInt(0x01020304)))
+	gina := leaf("gina", pkigen.Email("gina@contoso.com"))
+	hal := leaf("hal", pkigen.Serial(big.NewInt(0x01020304)))
 	ski := hex.EncodeToString(carol.SubjectKeyId)
 	if fv, _ := trust.FieldValues(dave, trust.FieldSHA1PublicKey); len(fv) != 1 {
 		t.Fatal("no SHA1PublicKey")

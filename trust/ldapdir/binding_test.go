@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/internal/testldap"
-	"github.com/certgate/certgate/internal/testpki"
 	"github.com/certgate/certgate/trust"
 )
 
@@ -70,9 +70,9 @@ func bindOutcome(t *testing.T, b *trust.Binder, leaf *x509.Certificate) outcome 
 // identical outcomes, each also checked against the expected one.
 func TestSameOutcomesAsUsersFile(t *testing.T) {
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	root := testpki.Root(t, "Contoso Root", testpki.At(t0))
-	leaf := func(cn string, opts ...testpki.Option) *x509.Certificate {
-		return root.Leaf(t, cn, append([]testpki.Option{testpki.At(t0)}, opts...)...).Cert
+	root := pkigen.Root(t, "Contoso Root", pkigen.At(t0))
+	leaf := func(cn string, opts ...pkigen.Option) *x509.Certificate {
+		return root.Leaf(t, cn, append([]pkigen.Option{pkigen.At(t0)}, opts...)...).Cert
 	}
 	value := func(c *x509.Certificate, f trust.Field) string {
 		vs, err := trust.FieldValues(c, f)
@@ -136,37 +136,37 @@ func TestSameOutcomesAsUsersFile(t *testing.T) {
 		cert     *x509.Certificate
 		want     outcome
 	}{
-		{"UPN to userPrincipalName, other case", upnFirst, leaf("alice", testpki.UPN("Alice@CONTOSO.com")),
+		{"UPN to userPrincipalName, other case", upnFirst, leaf("alice", pkigen.UPN("Alice@CONTOSO.com")),
 			outcome{Reason: "ok", UPN: "alice@contoso.com", Enabled: true}},
-		{"RFC822 to proxyAddresses, SMTP: primary", upnFirst, leaf("alice", testpki.Email("alice@contoso.com")),
+		{"RFC822 to proxyAddresses, SMTP: primary", upnFirst, leaf("alice", pkigen.Email("alice@contoso.com")),
 			outcome{Reason: "ok", UPN: "alice@contoso.com", Enabled: true}},
-		{"RFC822 to proxyAddresses, smtp: secondary, other case", upnFirst, leaf("alice", testpki.Email("A.Smith@contoso.com")),
+		{"RFC822 to proxyAddresses, smtp: secondary, other case", upnFirst, leaf("alice", pkigen.Email("A.Smith@contoso.com")),
 			outcome{Reason: "ok", UPN: "alice@contoso.com", Enabled: true}},
-		{"RFC822 does not match a SIP: address", upnFirst, leaf("alice", testpki.Email("alice.sip@contoso.com")),
+		{"RFC822 does not match a SIP: address", upnFirst, leaf("alice", pkigen.Email("alice.sip@contoso.com")),
 			outcome{Reason: "identity_unmapped"}},
-		{"UPN not found falls through to RFC822", upnFirst, leaf("bob", testpki.UPN("robert@contoso.com"), testpki.Email("bob@contoso.com")),
+		{"UPN not found falls through to RFC822", upnFirst, leaf("bob", pkigen.UPN("robert@contoso.com"), pkigen.Email("bob@contoso.com")),
 			outcome{Reason: "ok", UPN: "bob@contoso.com", Enabled: true}},
-		{"shared proxy address is ambiguous", upnFirst, leaf("shared", testpki.Email("shared@contoso.com")),
+		{"shared proxy address is ambiguous", upnFirst, leaf("shared", pkigen.Email("shared@contoso.com")),
 			outcome{Reason: "identity_ambiguous"}},
-		{"unknown user is unmapped", upnFirst, leaf("nobody", testpki.UPN("nobody@contoso.com"), testpki.Email("nobody@contoso.com")),
+		{"unknown user is unmapped", upnFirst, leaf("nobody", pkigen.UPN("nobody@contoso.com"), pkigen.Email("nobody@contoso.com")),
 			outcome{Reason: "identity_unmapped"}},
-		{"disabled user", upnFirst, leaf("dave", testpki.UPN("dave@contoso.com")),
+		{"disabled user", upnFirst, leaf("dave", pkigen.UPN("dave@contoso.com")),
 			outcome{Reason: "user_disabled", UPN: "dave@contoso.com"}},
-		{"certificateUserIds X509:<PN>", cuid(trust.FieldPrincipalName), leaf("erin", testpki.UPN("erin.pn@contoso.com")),
+		{"certificateUserIds X509:<PN>", cuid(trust.FieldPrincipalName), leaf("erin", pkigen.UPN("erin.pn@contoso.com")),
 			outcome{Reason: "ok", UPN: "erin@contoso.com", Enabled: true, ValidFrom: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}},
-		{"certificateUserIds X509:<PN> is case-sensitive past the tag", cuid(trust.FieldPrincipalName), leaf("erin", testpki.UPN("Erin.PN@contoso.com")),
+		{"certificateUserIds X509:<PN> is case-sensitive past the tag", cuid(trust.FieldPrincipalName), leaf("erin", pkigen.UPN("Erin.PN@contoso.com")),
 			outcome{Reason: "identity_unmapped"}},
-		{"certificateUserIds X509:<RFC822>", cuid(trust.FieldRFC822Name), leaf("erin", testpki.Email("erin.mail@contoso.com")),
+		{"certificateUserIds X509:<RFC822>", cuid(trust.FieldRFC822Name), leaf("erin", pkigen.Email("erin.mail@contoso.com")),
 			outcome{Reason: "ok", UPN: "erin@contoso.com", Enabled: true, ValidFrom: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}},
 		{"certificateUserIds X509:<SKI>, hex in any case", cuid(trust.FieldSubjectKeyIdentifier), skiCert,
 			outcome{Reason: "ok", UPN: "frank@contoso.com", Enabled: true}},
 		{"certificateUserIds X509:<I>..<SR>..", cuid(trust.FieldIssuerAndSerialNumber), issuerCert,
 			outcome{Reason: "ok", UPN: "grace@contoso.com", Enabled: true}},
-		{"UPN with filter specials", upnFirst, leaf("weird", testpki.UPN(weird)),
+		{"UPN with filter specials", upnFirst, leaf("weird", pkigen.UPN(weird)),
 			outcome{Reason: "ok", UPN: weird, Enabled: true}},
-		{"RFC822 with filter specials", upnFirst[1:], leaf("weird", testpki.Email(weird)),
+		{"RFC822 with filter specials", upnFirst[1:], leaf("weird", pkigen.Email(weird)),
 			outcome{Reason: "ok", UPN: weird, Enabled: true}},
-		{"UPN wildcard matches nobody", upnFirst, leaf("star", testpki.UPN("*@contoso.com")),
+		{"UPN wildcard matches nobody", upnFirst, leaf("star", pkigen.UPN("*@contoso.com")),
 			outcome{Reason: "identity_unmapped"}},
 	}
 	for _, tt := range tests {

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/internal/testldap"
-	"github.com/certgate/certgate/internal/testpki"
 	"github.com/certgate/certgate/trust"
 	"github.com/certgate/certgate/trust/ldapdir"
 )
@@ -200,7 +200,7 @@ func TestTLS(t *testing.T) {
 	s := testldap.Start(t)
 	s.AddUser(testldap.User{CN: "alice", UPN: "alice@contoso.com"})
 	other := x509.NewCertPool()
-	other.AddCert(testpki.Root(t, "Some Other Root").Cert)
+	other.AddCert(pkigen.Root(t, "Some Other Root").Cert)
 
 	tests := []struct {
 		name    string

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/examples/web/webapp"
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 	"github.com/certgate/certgate/proxy/clientcert"
 )
 
@@ -66,9 +66,9 @@ func TestPageRendersUserEscaped(t *testing.T) {
 
 // TestForwardedCert decodes what certgate's own encoders write.
 func TestForwardedCert(t *testing.T) {
-	root := testpki.Root(t, "Root")
+	root := pkigen.Root(t, "Root")
 	inter := root.Intermediate(t, "Inter")
-	leaf := inter.Leaf(t, "Alice; \"the\" tester", testpki.UPN("alice@contoso.com"), testpki.Email("alice@contoso.com"))
+	leaf := inter.Leaf(t, "Alice; \"the\" tester", pkigen.UPN("alice@contoso.com"), pkigen.Email("alice@contoso.com"))
 	sum := sha256.Sum256(leaf.Cert.Raw)
 	want := hex.EncodeToString(sum[:])
 

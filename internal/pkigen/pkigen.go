@@ -1,4 +1,4 @@
-// Package testpki makes throwaway X.509 PKIs in process: roots,
+// Package pkigen makes throwaway X.509 PKIs in process: roots,
 // intermediates, client and server leaves (with the UPN otherName that
 // crypto/x509 cannot write), CRLs and delta CRLs. Tests use it so that no
 // fixture file can expire, and `certgate demo` uses it to make its PKI.
@@ -6,7 +6,7 @@
 // Every constructor takes options; the clock is injectable through [At], so
 // expired and not-yet-valid certificates are made by moving the clock, not by
 // waiting.
-package testpki
+package pkigen
 
 import (
 	"crypto"
@@ -25,7 +25,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -301,7 +300,7 @@ func NewRoot(cn string, opts ...Option) (*CA, error) {
 	caTemplate(t, s)
 	der, err := x509.CreateCertificate(rand.Reader, t, t, s.key.Public(), s.key)
 	if err != nil {
-		return nil, fmt.Errorf("testpki: root: %w", err)
+		return nil, fmt.Errorf("pkigen: root: %w", err)
 	}
 	c, err := x509.ParseCertificate(der)
 	if err != nil {
@@ -342,7 +341,7 @@ func (ca *CA) NewIntermediate(cn string, opts ...Option) (*CA, error) {
 	caTemplate(t, s)
 	c, err := ca.sign(t, s.key)
 	if err != nil {
-		return nil, fmt.Errorf("testpki: intermediate: %w", err)
+		return nil, fmt.Errorf("pkigen: intermediate: %w", err)
 	}
 	return &CA{Cert: c, Key: s.key, Chain: append([]*x509.Certificate{c}, ca.Chain...)}, nil
 }
@@ -370,7 +369,7 @@ func (ca *CA) NewLeaf(cn string, opts ...Option) (*Leaf, error) {
 	}
 	c, err := ca.sign(t, s.key)
 	if err != nil {
-		return nil, fmt.Errorf("testpki: leaf: %w", err)
+		return nil, fmt.Errorf("pkigen: leaf: %w", err)
 	}
 	return &Leaf{Cert: c, Key: s.key, Chain: append([]*x509.Certificate{c}, ca.Chain...)}, nil
 }
@@ -521,8 +520,16 @@ func WriteLeaf(certPath, keyPath string, l *Leaf, withChain bool) error {
 	return WriteKey(keyPath, l.Key)
 }
 
+// TB is the part of testing.TB the test helpers below use; naming it here
+// keeps the testing package out of the certgate binary, which links this
+// package for `certgate demo`.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+}
+
 // Root is NewRoot for tests: it fails tb on error.
-func Root(tb testing.TB, cn string, opts ...Option) *CA {
+func Root(tb TB, cn string, opts ...Option) *CA {
 	tb.Helper()
 	ca, err := NewRoot(cn, opts...)
 	if err != nil {
@@ -532,7 +539,7 @@ func Root(tb testing.TB, cn string, opts ...Option) *CA {
 }
 
 // Intermediate is NewIntermediate for tests.
-func (ca *CA) Intermediate(tb testing.TB, cn string, opts ...Option) *CA {
+func (ca *CA) Intermediate(tb TB, cn string, opts ...Option) *CA {
 	tb.Helper()
 	c, err := ca.NewIntermediate(cn, opts...)
 	if err != nil {
@@ -542,7 +549,7 @@ func (ca *CA) Intermediate(tb testing.TB, cn string, opts ...Option) *CA {
 }
 
 // Leaf is NewLeaf for tests.
-func (ca *CA) Leaf(tb testing.TB, cn string, opts ...Option) *Leaf {
+func (ca *CA) Leaf(tb TB, cn string, opts ...Option) *Leaf {
 	tb.Helper()
 	l, err := ca.NewLeaf(cn, opts...)
 	if err != nil {
@@ -552,7 +559,7 @@ func (ca *CA) Leaf(tb testing.TB, cn string, opts ...Option) *Leaf {
 }
 
 // Server is NewServer for tests.
-func (ca *CA) Server(tb testing.TB, names []string, opts ...Option) *Leaf {
+func (ca *CA) Server(tb TB, names []string, opts ...Option) *Leaf {
 	tb.Helper()
 	l, err := ca.NewServer(names, opts...)
 	if err != nil {
@@ -562,7 +569,7 @@ func (ca *CA) Server(tb testing.TB, names []string, opts ...Option) *Leaf {
 }
 
 // MustCRL is CRL for tests.
-func (ca *CA) MustCRL(tb testing.TB, o CRLOptions) []byte {
+func (ca *CA) MustCRL(tb TB, o CRLOptions) []byte {
 	tb.Helper()
 	der, err := ca.CRL(o)
 	if err != nil {

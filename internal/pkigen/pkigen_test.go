@@ -1,4 +1,4 @@
-package testpki_test
+package pkigen_test
 
 import (
 	"crypto/x509"
@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/testpki"
+	"github.com/certgate/certgate/internal/pkigen"
 )
 
 func TestChainVerifiesAndCRLParses(t *testing.T) {
-	root := testpki.Root(t, "Root")
+	root := pkigen.Root(t, "Root")
 	inter := root.Intermediate(t, "Inter")
-	leaf := inter.Leaf(t, "alice", testpki.UPN("alice@contoso.com"), testpki.Email("alice@contoso.com"))
+	leaf := inter.Leaf(t, "alice", pkigen.UPN("alice@contoso.com"), pkigen.Email("alice@contoso.com"))
 	roots := x509.NewCertPool()
 	roots.AddCert(root.Cert)
 	ints := x509.NewCertPool()
@@ -23,7 +23,7 @@ func TestChainVerifiesAndCRLParses(t *testing.T) {
 	if len(leaf.Cert.EmailAddresses) != 1 {
 		t.Fatalf("email SAN lost: %v", leaf.Cert.EmailAddresses)
 	}
-	der := inter.MustCRL(t, testpki.CRLOptions{Number: 7, Revoked: testpki.Revoke(time.Now(), leaf.Cert.SerialNumber), DeltaBase: 5})
+	der := inter.MustCRL(t, pkigen.CRLOptions{Number: 7, Revoked: pkigen.Revoke(time.Now(), leaf.Cert.SerialNumber), DeltaBase: 5})
 	rl, err := x509.ParseRevocationList(der)
 	if err != nil {
 		t.Fatal(err)
