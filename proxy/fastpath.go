@@ -1102,32 +1102,6 @@ func appendJoinedPath(o []byte, base string, path []byte) []byte {
 	return append(o, path...)
 }
 
-// hasBytes is has for a name in a request buffer.
-func (s headerSet) hasBytes(name []byte) bool {
-	if len(name) >= len(s) {
-		return false
-	}
-	for _, r := range s[len(name)] {
-		ok := true
-		for i := 0; i < len(name); i++ {
-			c := name[i]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			} else if c == '_' {
-				c = '-'
-			}
-			if c != r[i] {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
-}
-
 var statusTexts = func() (t [600]string) {
 	for i := range t {
 		t[i] = strconv.Itoa(i)

@@ -69,7 +69,13 @@ func normHeader(name string) string {
 }
 
 // has reports whether name, read case-insensitively with '_' as '-', is in s.
-func (s headerSet) has(name string) bool {
+func (s headerSet) has(name string) bool { return inSet(s, name) }
+
+// hasBytes is has for a name still in a request buffer (the HTTP/1.1 fast
+// path): one implementation for both, so the two paths strip alike.
+func (s headerSet) hasBytes(name []byte) bool { return inSet(s, name) }
+
+func inSet[T ~string | ~[]byte](s headerSet, name T) bool {
 	if len(name) >= len(s) {
 		return false
 	}
@@ -81,8 +87,8 @@ func (s headerSet) has(name string) bool {
 	return false
 }
 
-// equalHeaderFold compares name with the normalised r.
-func equalHeaderFold(name, r string) bool {
+// equalHeaderFold compares name with the normalised r of the same length.
+func equalHeaderFold[T ~string | ~[]byte](name T, r string) bool {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if 'A' <= c && c <= 'Z' {
