@@ -38,9 +38,13 @@ import (
 // webBackend is the example web app (or another handler) as a backend,
 // counting the connections certgate opens to it.
 type webBackend struct {
-	srv   *httptest.Server
-	logs  *syncBuffer
-	feed  chan string
+	srv  *httptest.Server
+	logs *syncBuffer
+	// feeds hands the test each /events stream's own feed once the stream
+	// has sent its hello. One channel shared by every stream would let a
+	// stream the client already left, whose backend handler certgate has
+	// not yet cancelled, take an event meant for the next one.
+	feeds chan chan<- string
 	conns atomic.Int64
 
 	mu   sync.Mutex
@@ -51,10 +55,17 @@ type webBackend struct {
 // makes it an HTTPS (and HTTP/2) backend.
 func startWebBackend(t *testing.T, h http.Handler, tlsCfg *tls.Config) *webBackend {
 	t.Helper()
-	b := &webBackend{logs: &syncBuffer{}, feed: make(chan string)}
+	b := &webBackend{logs: &syncBuffer{}, feeds: make(chan chan<- string)}
 	if h == nil {
 		h = webapp.Handler(slog.New(slog.NewTextHandler(b.logs, nil)), webapp.Options{
-			Events: func(context.Context) <-chan string { return b.feed },
+			Events: func(ctx context.Context) <-chan string {
+				feed := make(chan string)
+				select {
+				case b.feeds <- feed:
+				case <-ctx.Done():
+				}
+				return feed
+			},
 		})
 	}
 	record := h
@@ -248,12 +259,13 @@ func TestWebServerSentEventsStream(t *testing.T) {
 			}
 			defer resp.Body.Close()
 			br := bufio.NewReader(resp.Body)
+			step := "hello"
 			next := func() string {
 				var ev strings.Builder
 				for {
 					line, err := br.ReadString('\n')
 					if err != nil {
-						t.Fatalf("stream ended: %v (so far %q)", err, ev.String())
+						t.Fatalf("stream ended awaiting %s: %v (so far %q)", step, err, ev.String())
 					}
 					if line == "\n" {
 						return ev.String()
@@ -264,10 +276,20 @@ func TestWebServerSentEventsStream(t *testing.T) {
 			if ev := next(); ev != "event: hello\ndata: alice@contoso.com\n" {
 				t.Fatalf("first event %q", ev)
 			}
+			// This stream's own feed: the previous subtest's stream may
+			// still be open at the backend (its cancellation travels
+			// through certgate asynchronously).
+			var feed chan<- string
+			select {
+			case feed = <-app.feeds:
+			case <-ctx.Done():
+				t.Fatal("the backend never asked for events")
+			}
 			for i := range 3 {
 				v := "tick " + strconv.Itoa(i)
+				step = v
 				select {
-				case app.feed <- v:
+				case feed <- v:
 				case <-ctx.Done():
 					t.Fatal("the backend stopped taking events")
 				}
