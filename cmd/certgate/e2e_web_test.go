@@ -301,6 +301,83 @@ func TestWebServerSentEventsStream(t *testing.T) {
 	}
 }
 
+// TestWebStreamAfterSlowStart: a stream whose backend answers only after
+// the fast path has begun watching the client (quickResponse, 200 ms),
+// and then sends its head alone and each event later, still has the head
+// and every event reach the client as they are written, on both HTTP/1.1
+// paths.
+func TestWebStreamAfterSlowStart(t *testing.T) {
+	for _, fast := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fastPath=%v", fast), func(t *testing.T) {
+			events := make(chan string)
+			be := startWebBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				// Not synchronisation: the answer must come well after
+				// the fast path's quick-response window, which opened
+				// when it sent this request.
+				select {
+				case <-time.After(500 * time.Millisecond):
+				case <-r.Context().Done():
+					return
+				}
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.WriteHeader(http.StatusOK)
+				rc := http.NewResponseController(w)
+				if rc.Flush() != nil {
+					return
+				}
+				for {
+					select {
+					case v := <-events:
+						fmt.Fprintf(w, "data: %s\n\n", v)
+						if rc.Flush() != nil {
+							return
+						}
+					case <-r.Context().Done():
+						return
+					}
+				}
+			}), nil)
+			e := newEnv(t, envConfig{
+				routes:    webRoute("web", "/", be.srv.URL, ""),
+				extraYAML: fmt.Sprintf("http1:\n  fastPath: %v\n", fast),
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url("/stream"), nil)
+			c := e.mtlsClient(aliceLeaf(t, e), false)
+			c.Timeout = 0
+			resp, err := c.Do(req) // returns once the head alone is through
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 1 {
+				t.Fatalf("%s %d", resp.Proto, resp.StatusCode)
+			}
+			br := bufio.NewReader(resp.Body)
+			for i := range 3 {
+				v := "event " + strconv.Itoa(i)
+				select {
+				case events <- v:
+				case <-ctx.Done():
+					t.Fatal("the backend stopped taking events")
+				}
+				var got strings.Builder
+				for !strings.HasSuffix(got.String(), "\n\n") {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						t.Fatalf("stream ended awaiting %s: %v (so far %q)", v, err, got.String())
+					}
+					got.WriteString(line)
+				}
+				if got.String() != "data: "+v+"\n\n" {
+					t.Fatalf("got %q, want %q", got.String(), v)
+				}
+			}
+		})
+	}
+}
+
 // backendPKI is a separate CA for backend server certificates.
 func backendPKI(t *testing.T, dir string, names ...string) (caFile string, cfg *tls.Config) {
 	t.Helper()
