@@ -38,9 +38,13 @@ import (
 // webBackend is the example web app (or another handler) as a backend,
 // counting the connections certgate opens to it.
 type webBackend struct {
-	srv   *httptest.Server
-	logs  *syncBuffer
-	feed  chan string
+	srv  *httptest.Server
+	logs *syncBuffer
+	// feeds hands the test each /events stream's own feed once the stream
+	// has sent its hello. One channel shared by every stream would let a
+	// stream the client already left, whose backend handler certgate has
+	// not yet cancelled, take an event meant for the next one.
+	feeds chan chan<- string
 	conns atomic.Int64
 
 	mu   sync.Mutex
@@ -51,10 +55,17 @@ type webBackend struct {
 // makes it an HTTPS (and HTTP/2) backend.
 func startWebBackend(t *testing.T, h http.Handler, tlsCfg *tls.Config) *webBackend {
 	t.Helper()
-	b := &webBackend{logs: &syncBuffer{}, feed: make(chan string)}
+	b := &webBackend{logs: &syncBuffer{}, feeds: make(chan chan<- string)}
 	if h == nil {
 		h = webapp.Handler(slog.New(slog.NewTextHandler(b.logs, nil)), webapp.Options{
-			Events: func(context.Context) <-chan string { return b.feed },
+			Events: func(ctx context.Context) <-chan string {
+				feed := make(chan string)
+				select {
+				case b.feeds <- feed:
+				case <-ctx.Done():
+				}
+				return feed
+			},
 		})
 	}
 	record := h
@@ -248,12 +259,13 @@ func TestWebServerSentEventsStream(t *testing.T) {
 			}
 			defer resp.Body.Close()
 			br := bufio.NewReader(resp.Body)
+			step := "hello"
 			next := func() string {
 				var ev strings.Builder
 				for {
 					line, err := br.ReadString('\n')
 					if err != nil {
-						t.Fatalf("stream ended: %v (so far %q)", err, ev.String())
+						t.Fatalf("stream ended awaiting %s: %v (so far %q)", step, err, ev.String())
 					}
 					if line == "\n" {
 						return ev.String()
@@ -264,15 +276,102 @@ func TestWebServerSentEventsStream(t *testing.T) {
 			if ev := next(); ev != "event: hello\ndata: alice@contoso.com\n" {
 				t.Fatalf("first event %q", ev)
 			}
+			// This stream's own feed: the previous subtest's stream may
+			// still be open at the backend (its cancellation travels
+			// through certgate asynchronously).
+			var feed chan<- string
+			select {
+			case feed = <-app.feeds:
+			case <-ctx.Done():
+				t.Fatal("the backend never asked for events")
+			}
 			for i := range 3 {
 				v := "tick " + strconv.Itoa(i)
+				step = v
 				select {
-				case app.feed <- v:
+				case feed <- v:
 				case <-ctx.Done():
 					t.Fatal("the backend stopped taking events")
 				}
 				if ev := next(); ev != "data: "+v+"\n" {
 					t.Fatalf("event %q, want %q", ev, v)
+				}
+			}
+		})
+	}
+}
+
+// TestWebStreamAfterSlowStart: a stream whose backend answers only after
+// the fast path has begun watching the client (quickResponse, 200 ms),
+// and then sends its head alone and each event later, still has the head
+// and every event reach the client as they are written, on both HTTP/1.1
+// paths.
+func TestWebStreamAfterSlowStart(t *testing.T) {
+	for _, fast := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fastPath=%v", fast), func(t *testing.T) {
+			events := make(chan string)
+			be := startWebBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				// Not synchronisation: the answer must come well after
+				// the fast path's quick-response window, which opened
+				// when it sent this request.
+				select {
+				case <-time.After(500 * time.Millisecond):
+				case <-r.Context().Done():
+					return
+				}
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.WriteHeader(http.StatusOK)
+				rc := http.NewResponseController(w)
+				if rc.Flush() != nil {
+					return
+				}
+				for {
+					select {
+					case v := <-events:
+						fmt.Fprintf(w, "data: %s\n\n", v)
+						if rc.Flush() != nil {
+							return
+						}
+					case <-r.Context().Done():
+						return
+					}
+				}
+			}), nil)
+			e := newEnv(t, envConfig{
+				routes:    webRoute("web", "/", be.srv.URL, ""),
+				extraYAML: fmt.Sprintf("http1:\n  fastPath: %v\n", fast),
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url("/stream"), nil)
+			c := e.mtlsClient(aliceLeaf(t, e), false)
+			c.Timeout = 0
+			resp, err := c.Do(req) // returns once the head alone is through
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 1 {
+				t.Fatalf("%s %d", resp.Proto, resp.StatusCode)
+			}
+			br := bufio.NewReader(resp.Body)
+			for i := range 3 {
+				v := "event " + strconv.Itoa(i)
+				select {
+				case events <- v:
+				case <-ctx.Done():
+					t.Fatal("the backend stopped taking events")
+				}
+				var got strings.Builder
+				for !strings.HasSuffix(got.String(), "\n\n") {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						t.Fatalf("stream ended awaiting %s: %v (so far %q)", v, err, got.String())
+					}
+					got.WriteString(line)
+				}
+				if got.String() != "data: "+v+"\n\n" {
+					t.Fatalf("got %q, want %q", got.String(), v)
 				}
 			}
 		})
