@@ -332,7 +332,7 @@ func (fc *fastConn) exchange(first byte) (keep bool, handoff net.Conn) {
 	host := hostBytes(b[req.Host.Start:req.Host.End])
 	path := b[req.Path.Start:req.Path.End] // plain: no escapes (h1)
 	p := s.policy.Load()
-	if fc.sni != "" && !equalFoldBS(host, fc.sni) {
+	if fc.sni != "" && !equalFoldASCII(host, fc.sni) {
 		return false, fc.handoffConn(b) // 421, written by the net/http path
 	}
 	if p.JWKSPath != "" && string(path) == p.JWKSPath {
@@ -342,7 +342,7 @@ func (fc *fastConn) exchange(first byte) (keep bool, handoff net.Conn) {
 	if !d.OK() {
 		return false, fc.handoffConn(b)
 	}
-	rt := routeBytes(p, host, path)
+	rt := findRoute(p, host, path)
 	if rt == nil || rt.target.Scheme != "http" {
 		return false, fc.handoffConn(b)
 	}
@@ -1024,25 +1024,6 @@ func hostBytes(h []byte) []byte {
 	return h
 }
 
-func equalFoldBS(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
 // maybeEASPath reports whether a plain path's first segment could be one
 // IsEASPath takes for ActiveSync or Autodiscover: it begins, in any case,
 // with either name. A superset, so that no such request skips the checks.
@@ -1052,33 +1033,11 @@ func maybeEASPath(path []byte) bool {
 		seg = seg[1:]
 	}
 	for _, name := range [...]string{easSegment, "autodiscover"} {
-		if len(seg) >= len(name) && equalFoldBS(seg[:len(name)], name) {
+		if hasPrefixFold(seg, name) {
 			return true
 		}
 	}
 	return false
-}
-
-// routeBytes is Policy.route on the raw host and path.
-func routeBytes(p *Policy, host, path []byte) *Route {
-	for _, rt := range p.Routes {
-		if rt.Host != "" && !equalFoldBS(host, rt.Host) {
-			continue
-		}
-		if rt.Kind == KindEAS {
-			if rt.Autodiscover && equalFoldBS(path, autodiscoverPath) {
-				return rt
-			}
-			if len(path) >= len(rt.PathPrefix) && equalFoldBS(path[:len(rt.PathPrefix)], rt.PathPrefix) {
-				return rt
-			}
-			continue
-		}
-		if len(path) >= len(rt.PathPrefix) && string(path[:len(rt.PathPrefix)]) == rt.PathPrefix {
-			return rt
-		}
-	}
-	return nil
 }
 
 // appendJoinedPath joins the backend's base path and the request path as

@@ -191,9 +191,13 @@ func (s *Server) decideConn(p *Policy, ci *connInfo, certs []*x509.Certificate, 
 	return &d
 }
 
-func (p *Policy) route(host, path string) *Route {
+func (p *Policy) route(host, path string) *Route { return findRoute(p, host, path) }
+
+// findRoute is the first route that serves host and path, for either
+// request path.
+func findRoute[T ~string | ~[]byte](p *Policy, host, path T) *Route {
 	for _, rt := range p.Routes {
-		if rt.matches(host, path) {
+		if routeMatches(rt, host, path) {
 			return rt
 		}
 	}

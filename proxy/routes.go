@@ -128,23 +128,59 @@ func NewRoute(rc RouteConfig) (*Route, error) {
 	return rt, nil
 }
 
-// matches reports whether the route serves host and path.
-func (rt *Route) matches(host, path string) bool {
-	if rt.Host != "" && !strings.EqualFold(rt.Host, host) {
+// routeMatches reports whether the route serves host and path. It is the one route match of both request paths: the net/http
+// path's strings and the fast path's request bytes. Letters fold as ASCII,
+// as DNS names do (RFC 4343); the non-ASCII letters a Unicode-aware server
+// would fold never get here (net/http refuses a non-ASCII Host, and
+// IsEASPath refuses a path that is ActiveSync only through one).
+func routeMatches[T ~string | ~[]byte](rt *Route, host, path T) bool {
+	if rt.Host != "" && !equalFoldASCII(host, rt.Host) {
 		return false
 	}
 	if rt.Kind == KindEAS {
 		// IIS matches these paths case-insensitively and EAS clients rely on it.
-		if rt.Autodiscover && strings.EqualFold(path, autodiscoverPath) {
+		if rt.Autodiscover && equalFoldASCII(path, autodiscoverPath) {
 			return true
 		}
 		return hasPrefixFold(path, rt.PathPrefix)
 	}
-	return strings.HasPrefix(path, rt.PathPrefix)
+	return len(path) >= len(rt.PathPrefix) && equalBytes(path[:len(rt.PathPrefix)], rt.PathPrefix)
 }
 
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+func hasPrefixFold[T ~string | ~[]byte](s T, prefix string) bool {
+	return len(s) >= len(prefix) && equalFoldASCII(s[:len(prefix)], prefix)
+}
+
+// equalFoldASCII compares a with b folding only A-Z.
+func equalFoldASCII[T ~string | ~[]byte](a T, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+func equalBytes[T ~string | ~[]byte](a T, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Close releases the route's idle backend connections.
