@@ -128,8 +128,9 @@ func NewRoute(rc RouteConfig) (*Route, error) {
 	return rt, nil
 }
 
-// routeMatches reports whether the route serves host and path. It is the one route match of both request paths: the net/http
-// path's strings and the fast path's request bytes. Letters fold as ASCII,
+// routeMatches reports whether the route serves host and path. It is the
+// one route match of both request paths: the net/http path's strings and
+// the fast path's request bytes. Letters fold as ASCII,
 // as DNS names do (RFC 4343); the non-ASCII letters a Unicode-aware server
 // would fold never get here (net/http refuses a non-ASCII Host, and
 // IsEASPath refuses a path that is ActiveSync only through one).
