@@ -383,13 +383,8 @@ var reservedHeaders = []string{
 }
 
 func checkIdentityHeader(h string) error {
-	if h == "" {
-		return fmt.Errorf("must not be empty")
-	}
-	for _, r := range h {
-		if !isTokenChar(r) {
-			return fmt.Errorf("%q is not a valid header name", h)
-		}
+	if err := checkHeaderName(h); err != nil {
+		return err
 	}
 	if strings.Contains(h, "_") {
 		// CGI-style servers merge X_Remote_User into X-Remote-User; an
@@ -406,6 +401,18 @@ func checkIdentityHeader(h string) error {
 // hop-by-hop and framing headers the proxy must read itself: removing Host
 // or Content-Length would not strip an identity, it would break the request.
 func checkStripHeader(h string) error {
+	if err := checkHeaderName(h); err != nil {
+		return err
+	}
+	switch strings.ToLower(strings.ReplaceAll(h, "_", "-")) {
+	case "host", "connection", "content-length", "content-type", "transfer-encoding", "te", "trailer", "upgrade", "expect":
+		return fmt.Errorf("%q frames or routes the request and cannot be stripped", h)
+	}
+	return nil
+}
+
+// checkHeaderName refuses an empty name and one that is not an RFC 9110 token.
+func checkHeaderName(h string) error {
 	if h == "" {
 		return fmt.Errorf("must not be empty")
 	}
@@ -413,10 +420,6 @@ func checkStripHeader(h string) error {
 		if !isTokenChar(r) {
 			return fmt.Errorf("%q is not a valid header name", h)
 		}
-	}
-	switch strings.ToLower(strings.ReplaceAll(h, "_", "-")) {
-	case "host", "connection", "content-length", "content-type", "transfer-encoding", "te", "trailer", "upgrade", "expect":
-		return fmt.Errorf("%q frames or routes the request and cannot be stripped", h)
 	}
 	return nil
 }
