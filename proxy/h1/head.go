@@ -111,17 +111,9 @@ func ParseRequest(b []byte, r *Request) error {
 			return malformed("bad header name")
 		}
 		name := Span{line.Start, j}
-		v0, v1 := j+1, line.End
-		for v0 < v1 && (b[v0] == ' ' || b[v0] == '\t') {
-			v0++
-		}
-		for v1 > v0 && (b[v1-1] == ' ' || b[v1-1] == '\t') {
-			v1--
-		}
-		for k := v0; k < v1; k++ {
-			if c := b[k]; c < ' ' && c != '\t' || c == 0x7f {
-				return malformed("control character in a header value")
-			}
+		v0, v1, ok := fieldValue(b, j+1, line.End)
+		if !ok {
+			return malformed("control character in a header value")
 		}
 		value := Span{v0, v1}
 		kind := KindOther
@@ -396,3 +388,23 @@ func EqualFold(b []byte, s string) bool { return equalFold(b, s) }
 
 // ForTokens calls f with each element of a comma-separated list.
 func ForTokens(v []byte, f func([]byte)) { forTokens(v, f) }
+
+// fieldValue is a field's value between start and end with the optional
+// white space around it trimmed (RFC 9110 §5.5); ok is false when the value
+// holds a control character other than HTAB, which neither the request nor
+// the response parser passes on.
+func fieldValue(b []byte, start, end int) (v0, v1 int, ok bool) {
+	v0, v1 = start, end
+	for v0 < v1 && (b[v0] == ' ' || b[v0] == '\t') {
+		v0++
+	}
+	for v1 > v0 && (b[v1-1] == ' ' || b[v1-1] == '\t') {
+		v1--
+	}
+	for k := v0; k < v1; k++ {
+		if c := b[k]; c < ' ' && c != '\t' || c == 0x7f {
+			return v0, v1, false
+		}
+	}
+	return v0, v1, true
+}

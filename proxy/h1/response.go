@@ -64,17 +64,9 @@ func ParseResponse(b []byte, r *Response) error {
 		if j == line.Start || j == line.End || b[j] != ':' {
 			return ErrBadResponse
 		}
-		v0, v1 := j+1, line.End
-		for v0 < v1 && (b[v0] == ' ' || b[v0] == '\t') {
-			v0++
-		}
-		for v1 > v0 && (b[v1-1] == ' ' || b[v1-1] == '\t') {
-			v1--
-		}
-		for k := v0; k < v1; k++ {
-			if c := b[k]; c < ' ' && c != '\t' || c == 0x7f {
-				return ErrBadResponse
-			}
+		v0, v1, ok := fieldValue(b, j+1, line.End)
+		if !ok {
+			return ErrBadResponse
 		}
 		if r.NFields == MaxFields {
 			return ErrBadResponse
