@@ -536,22 +536,11 @@ func (fc *fastConn) roundTrip(x *exchange, rt *Route, head, extra []byte, length
 // send writes the head and the request body.
 func (fc *fastConn) send(bc *backendConn, head, extra []byte, length int64) error {
 	_ = bc.SetWriteDeadline(time.Now().Add(fc.f.s.opts.Limits.ReadHeaderTimeout))
-	if length <= 0 || int64(len(extra)) == length {
+	complete := length <= 0 || int64(len(extra)) == length
+	if complete && len(extra) > 0 && len(head)+len(extra) <= cap(head) {
 		// One write for the head and a body that came with it.
-		if len(extra) > 0 && len(head)+len(extra) <= cap(head) {
-			head = append(head, extra...)
-			extra = nil
-		}
-		if _, err := bc.Write(head); err != nil {
-			return err
-		}
-		if len(extra) > 0 {
-			if _, err := bc.Write(extra); err != nil {
-				return err
-			}
-		}
-		_ = bc.SetWriteDeadline(time.Time{})
-		return nil
+		head = append(head, extra...)
+		extra = nil
 	}
 	if _, err := bc.Write(head); err != nil {
 		return err
@@ -561,8 +550,11 @@ func (fc *fastConn) send(bc *backendConn, head, extra []byte, length int64) erro
 			return err
 		}
 	}
-	// A streamed body: no deadline, the client sets the pace.
+	// The rest of a streamed body has no deadline: the client sets the pace.
 	_ = bc.SetWriteDeadline(time.Time{})
+	if complete {
+		return nil
+	}
 	buf := copyBuffers.Get()
 	defer copyBuffers.Put(buf)
 	_, err := io.CopyBuffer(bc, io.LimitReader(fc.tc, length-int64(len(extra))), buf)
