@@ -92,11 +92,5 @@ func (inst *instance) sweepDirectory(ctx context.Context) {
 			latest = vf
 		}
 	}
-	if !latest.IsZero() {
-		for _, src := range b.sources {
-			if src.CRLURL != "" && !src.Exempt {
-				inst.rev.RequestFresh(trust.SubjectKeyID(src.Issuer), latest)
-			}
-		}
-	}
+	inst.requestFreshCRLs(b.sources, latest)
 }

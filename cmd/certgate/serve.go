@@ -573,15 +573,21 @@ func (inst *instance) revokeChangedSessions(old, cur *built) {
 			latest = vf
 		}
 	}
-	// The user is refused until a CRL published after the revocation is in
-	// force (SPEC step 4): ask for one now rather than when the user next
-	// knocks. The directory does not say which CA issued the user's
-	// certificates, so every CA with a CRL is asked.
-	if !latest.IsZero() {
-		for _, src := range cur.sources {
-			if src.CRLURL != "" && !src.Exempt {
-				inst.rev.RequestFresh(trust.SubjectKeyID(src.Issuer), latest)
-			}
+	inst.requestFreshCRLs(cur.sources, latest)
+}
+
+// requestFreshCRLs asks every CA with a CRL for one published after latest
+// (zero: nothing was revoked). A user whose sessions were revoked is refused
+// until such a CRL is in force (SPEC step 4): ask now rather than when the
+// user next knocks. The directory does not say which CA issued the user's
+// certificates, so every CA with a CRL is asked.
+func (inst *instance) requestFreshCRLs(sources []revocation.Source, latest time.Time) {
+	if latest.IsZero() {
+		return
+	}
+	for _, src := range sources {
+		if src.CRLURL != "" && !src.Exempt {
+			inst.rev.RequestFresh(trust.SubjectKeyID(src.Issuer), latest)
 		}
 	}
 }
