@@ -44,9 +44,11 @@ func (l *unauthListener) Accept() (net.Conn, error) {
 		n := l.count[ip]
 		if n >= l.max {
 			l.mu.Unlock()
-			// Closed before any TLS work: the cheapest refusal there is.
-			c.Close()
+			// Counted before the close, so that whoever sees the refusal
+			// finds it in the metrics; closed before any TLS work, the
+			// cheapest refusal there is.
 			l.metrics.handshake("capped")
+			c.Close()
 			continue
 		}
 		l.count[ip] = n + 1
